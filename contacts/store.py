@@ -1,0 +1,305 @@
+"""Reading and writing contact records and parcel statuses.
+
+Theory of operation: the controller calls ``start_contact`` when a call enters Stasis, may call
+``add_step`` as the caller moves through the IVR, and calls ``finish_contact`` once at hang-up.
+Both writes are idempotent, because ARI events can repeat after a reconnect: a second start with
+the same id is ignored, and only the first finish counts (``WHERE ended_at IS NULL``), so a late
+duplicate can never overwrite the terminal outcome. On start-up the controller calls
+``close_stale`` to close the rows a crashed predecessor left open.
+
+Every method opens its own short session; nothing ORM-shaped leaves this module.
+
+Example::
+
+    async with ContactStore(settings.db_url) as store:
+        await store.start_contact(contact_id="c-1", channel_id="1700000000.1", caller="0612345",
+                                  dialled="800100100", language="it", started_at=now)
+        await store.finish_contact(contact_id="c-1", ended_at=later, outcome=Outcome.CONTAINED,
+                                   ivr_path=[], data={}, language="it")
+        print([r.to_json_dict() for r in await store.recent(10)])
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType, TracebackType
+from typing import Any, Self, cast
+
+from sqlalchemy import ColumnElement, CursorResult, Update, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from contacts.db import make_engine, safe_url
+from contacts.models import Contact, Parcel
+from contacts.records import (
+    ContactRecord,
+    IvrStep,
+    Outcome,
+    ParcelStatus,
+    parse_step,
+    require_aware,
+    require_json,
+)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ContactStore:
+    """Async access to the ``contacts`` and ``parcels`` tables (SQLite or PostgreSQL).
+
+    Run :func:`contacts.db.upgrade` first; the store does not create tables.
+    """
+
+    def __init__(self, url: str | URL, *, clock: Clock = utc_now) -> None:
+        self._url = url
+        self._clock = clock
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    def __repr__(self) -> str:
+        return f"ContactStore({safe_url(self._url)!r})"
+
+    async def open(self) -> None:
+        if self._engine is None:
+            self._engine = make_engine(self._url)
+            self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+
+    async def close(self) -> None:
+        engine, self._engine, self._sessions = self._engine, None, None
+        if engine is not None:
+            await engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- contacts ---------------------------------------------------------------------------
+
+    async def start_contact(
+        self,
+        *,
+        contact_id: str,
+        channel_id: str,
+        caller: str | None,
+        dialled: str,
+        language: str,
+        started_at: datetime,
+        node: str | None = None,
+    ) -> bool:
+        """Record a new call leg; returns ``False`` (and changes nothing) if the id exists."""
+        if not contact_id:
+            raise ValueError("contact_id must not be empty")
+        statement = self._insert(Contact).values(
+            id=contact_id,
+            channel_id=channel_id,
+            caller=caller,
+            dialled=dialled,
+            language=language,
+            started_at=require_aware("started_at", started_at),
+            ivr_path=[],
+            data={},
+            node=node,
+        )
+        async with self._maker().begin() as session:
+            result = await session.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
+        return _rowcount(result) == 1
+
+    async def add_step(self, contact_id: str, step: Mapping[str, object]) -> bool:
+        """Append one IVR step to an open contact; ``False`` if it is unknown or already ended."""
+        parsed = parse_step(step)
+        statement = (
+            update(Contact)
+            .where(Contact.id == contact_id, Contact.ended_at.is_(None))
+            .values(ivr_path=self._appended(parsed))
+        )
+        return await self._update(statement) == 1
+
+    async def finish_contact(
+        self,
+        *,
+        contact_id: str,
+        ended_at: datetime,
+        outcome: str,
+        ivr_path: Iterable[Mapping[str, object]],
+        data: Mapping[str, Any],
+        language: str,
+        recording: str | None = None,
+        ivr_ended_at: datetime | None = None,
+        queue: str | None = None,
+    ) -> bool:
+        """Close a contact with its terminal outcome and full IVR path.
+
+        Returns ``True`` if this call closed it; ``False`` if it was already closed (the first
+        outcome stays) or was never started. Optional fields left ``None`` keep their value.
+        """
+        if not outcome:
+            raise ValueError("outcome must not be empty")
+        path = [dict(parse_step(step)) for step in ivr_path]
+        payload = dict(data)
+        require_json("data", payload)
+        values: dict[str, Any] = {
+            "ended_at": require_aware("ended_at", ended_at),
+            "outcome": str(outcome),
+            "ivr_path": path,
+            "data": payload,
+            "language": language,
+        }
+        if recording is not None:
+            values["recording"] = recording
+        if ivr_ended_at is not None:
+            values["ivr_ended_at"] = require_aware("ivr_ended_at", ivr_ended_at)
+        if queue is not None:
+            values["queue"] = queue
+        statement = update(Contact).where(Contact.id == contact_id, Contact.ended_at.is_(None)).values(**values)
+        return await self._update(statement) == 1
+
+    async def close_stale(
+        self,
+        *,
+        ended_at: datetime,
+        outcome: str = Outcome.ERROR,
+        except_ids: Collection[str] = (),
+        node: str | None = None,
+    ) -> int:
+        """Close open contacts a crashed controller left behind; returns how many.
+
+        ``except_ids`` are calls still alive (e.g. channels ARI still lists); ``node`` limits the
+        sweep to the rows one controller node owned, so a restart never closes a peer's calls.
+        """
+        statement = update(Contact).where(Contact.ended_at.is_(None))
+        if except_ids:
+            statement = statement.where(Contact.id.not_in(list(except_ids)))
+        if node is not None:
+            statement = statement.where(Contact.node == node)
+        return await self._update(statement.values(ended_at=require_aware("ended_at", ended_at), outcome=str(outcome)))
+
+    async def get(self, contact_id: str) -> ContactRecord | None:
+        async with self._session() as session:
+            row = await session.get(Contact, contact_id)
+            return None if row is None else _to_record(row)
+
+    async def recent(self, limit: int = 20) -> list[ContactRecord]:
+        """The ``limit`` most recently started contacts, newest first."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        statement = select(Contact).order_by(Contact.started_at.desc(), Contact.id.desc()).limit(limit)
+        async with self._session() as session:
+            return [_to_record(row) for row in await session.scalars(statement)]
+
+    async def open_contacts(self, node: str | None = None) -> list[ContactRecord]:
+        """Contacts not yet ended, oldest first; only ``node``'s when given."""
+        statement = select(Contact).where(Contact.ended_at.is_(None))
+        if node is not None:
+            statement = statement.where(Contact.node == node)
+        statement = statement.order_by(Contact.started_at, Contact.id)
+        async with self._session() as session:
+            return [_to_record(row) for row in await session.scalars(statement)]
+
+    # -- parcels ----------------------------------------------------------------------------
+
+    async def parcel_status(self, code: str) -> ParcelStatus | None:
+        async with self._session() as session:
+            row = await session.get(Parcel, code)
+            if row is None:
+                return None
+            return ParcelStatus(code=row.code, status=row.status, updated_at=row.updated_at, detail=row.detail)
+
+    async def upsert_parcel(
+        self, code: str, status: str, detail: str | None = None, *, at: datetime | None = None
+    ) -> ParcelStatus:
+        """Insert or replace a parcel's status; ``at`` defaults to the store's clock."""
+        if not code or not status:
+            raise ValueError("parcel code and status must not be empty")
+        updated_at = require_aware("at", at if at is not None else self._clock())
+        statement = self._insert(Parcel).values(code=code, status=status, detail=detail, updated_at=updated_at)
+        statement = statement.on_conflict_do_update(
+            index_elements=["code"],
+            set_={"status": status, "detail": detail, "updated_at": updated_at},
+        )
+        async with self._maker().begin() as session:
+            await session.execute(statement)
+        return ParcelStatus(code=code, status=status, updated_at=updated_at, detail=detail)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _maker(self) -> async_sessionmaker[AsyncSession]:
+        if self._sessions is None:
+            raise RuntimeError(f"{self!r} is not open; call 'await store.open()' first")
+        return self._sessions
+
+    def _session(self) -> AsyncSession:
+        return self._maker()()
+
+    def _dialect(self) -> str:
+        if self._engine is None:
+            raise RuntimeError(f"{self!r} is not open; call 'await store.open()' first")
+        return self._engine.dialect.name
+
+    def _insert(self, entity: type[Contact] | type[Parcel]) -> Any:
+        # Idempotent writes need INSERT .. ON CONFLICT, which each dialect spells on its own.
+        name = self._dialect()
+        if name == "postgresql":
+            return postgresql.insert(entity)
+        if name == "sqlite":
+            return sqlite.insert(entity)
+        raise NotImplementedError(f"the records layer supports SQLite and PostgreSQL, not {name}")
+
+    def _appended(self, step: IvrStep) -> ColumnElement[Any]:
+        # One UPDATE that appends in the database, not read-modify-write in Python: two appends
+        # racing (a retried event, a DTMF burst) can then never lose one.
+        name = self._dialect()
+        if name == "postgresql":
+            return Contact.ivr_path.op("||")(bindparam(None, [dict(step)], type_=postgresql.JSONB()))
+        # SQLite 3.31+: '$[#]' addresses the slot after the last element.
+        return func.json_insert(Contact.ivr_path, "$[#]", func.json(json.dumps(step)))
+
+    async def _update(self, statement: Update) -> int:
+        async with self._maker().begin() as session:
+            result = await session.execute(statement, execution_options={"synchronize_session": False})
+        return _rowcount(result)
+
+
+def _rowcount(result: object) -> int:
+    return cast("CursorResult[Any]", result).rowcount
+
+
+def _to_record(row: Contact) -> ContactRecord:
+    return ContactRecord(
+        id=row.id,
+        channel_id=row.channel_id,
+        caller=row.caller,
+        dialled=row.dialled,
+        language=row.language,
+        started_at=row.started_at,
+        ivr_ended_at=row.ivr_ended_at,
+        queued_at=row.queued_at,
+        answered_at=row.answered_at,
+        ended_at=row.ended_at,
+        # Written only through parse_step, so the stored shape is already an IvrStep.
+        ivr_path=tuple(cast("list[IvrStep]", row.ivr_path or [])),
+        queue=row.queue,
+        tier=row.tier,
+        operator=row.operator,
+        routing_reason=row.routing_reason,
+        disposition=row.disposition,
+        wrapup_code=row.wrapup_code,
+        recording=row.recording,
+        outcome=row.outcome,
+        data=MappingProxyType(dict(row.data or {})),
+        node=row.node,
+    )

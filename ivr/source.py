@@ -1,0 +1,121 @@
+"""YAML that remembers where every value came from.
+
+Admins edit the YAML under ``dialplan/`` and ``skills/`` by hand, so every error must name the file
+and the line. PyYAML's composer keeps a ``Mark`` on every node; we build plain Python values from the
+node tree and record ``path -> (file, line)`` on the side, so a later schema error at
+``("nodes", "main", "choices", "7")`` can still point at the line the admin wrote.
+
+Example::
+
+    doc = load_yaml(Path("dialplan/main.yaml"))
+    doc.data["nodes"]["main"]["type"]        # 'menu'
+    doc.where(("nodes", "main", "type"))     # Location(file=..., line=12)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    file: Path
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class ConfigError(Exception):
+    """One problem in an admin-edited file, with its place."""
+
+    def __init__(self, location: Location | None, message: str) -> None:
+        self.location = location
+        self.message = message
+        super().__init__(f"{location}: {message}" if location else message)
+
+
+class ConfigErrors(Exception):
+    """Every problem found in one load, so an admin can fix them all in one go."""
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+@dataclass
+class YamlDocument:
+    file: Path
+    data: Any
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def where(self, path: Iterable[str | int]) -> Location:
+        """The line of ``path``, or of its nearest parent that has one."""
+        key = tuple(path)
+        while key:
+            if key in self.lines:
+                return Location(self.file, self.lines[key])
+            key = key[:-1]
+        return Location(self.file, self.lines.get((), 1))
+
+
+def load_yaml(file: Path) -> YamlDocument:
+    """Parse one YAML file into plain values plus a line map; raise ConfigError on bad YAML.
+
+    Mapping keys are kept as written (``01`` stays ``"01"``, ``1`` becomes ``"1"``) because DTMF keys
+    and phone numbers are strings, whatever YAML's implicit typing thinks. Duplicate keys, which
+    PyYAML silently accepts, are an error: the second one would otherwise win without a word.
+    """
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(Location(file, 1), f"cannot read file: {exc}") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(Location(file, line), f"YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(Location(file, 1), f"YAML error: {exc}") from None
+    finally:
+        loader.dispose()
+    doc = YamlDocument(file=file, data={})
+    if root is None:
+        return doc
+    doc.data = _build(root, (), doc, loader)
+    return doc
+
+
+def _build(node: yaml.Node, path: PathKey, doc: YamlDocument, loader: yaml.SafeLoader) -> Any:
+    doc.lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(Location(doc.file, key_node.start_mark.line + 1), "keys must be plain text")
+            key = str(key_node.value)
+            if key in result:
+                raise ConfigError(
+                    Location(doc.file, key_node.start_mark.line + 1),
+                    f"duplicate key {key!r} (first at line {doc.lines[(*path, key)]})",
+                )
+            doc.lines[(*path, key)] = key_node.start_mark.line + 1
+            result[key] = _build(value_node, (*path, key), doc, loader)
+            doc.lines[(*path, key)] = key_node.start_mark.line + 1
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*path, i), doc, loader) for i, item in enumerate(node.value)]
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise ConfigError(Location(doc.file, node.start_mark.line + 1), str(exc)) from None

@@ -1,0 +1,280 @@
+"""The IVR state machine on the default dialplan, driven by events, with a fixed clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ivr import engine
+from ivr.config import IvrConfig, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+ROME = ZoneInfo("Europe/Rome")
+TUESDAY_10 = datetime(2026, 11, 24, 10, 0, tzinfo=ROME)
+TUESDAY_22 = datetime(2026, 11, 24, 22, 0, tzinfo=ROME)
+CHRISTMAS_10 = datetime(2026, 12, 25, 10, 0, tzinfo=ROME)
+
+
+@pytest.fixture(scope="module")
+def config() -> IvrConfig:
+    return load_config(ROOT / "dialplan", ROOT / "skills")
+
+
+def new_session(config: IvrConfig, when: datetime = TUESDAY_10, dialled: str = "803160") -> engine.Session:
+    return engine.Session(config, call_id="c", dialled=dialled, caller="0612345678", clock=lambda: when)
+
+
+def only(commands: list[engine.Command], kind: type) -> list:
+    return [c for c in commands if isinstance(c, kind)]
+
+
+def finish_prompt(session: engine.Session, commands: list[engine.Command]) -> list[engine.Command]:
+    (play,) = only(commands, engine.Play)
+    return session.handle(engine.PlaybackFinished(play.playback_id))
+
+
+def visited(session: engine.Session) -> list[str]:
+    return [s.node for s in session.path if s.kind != "input"]
+
+
+def test_given_new_call_when_started_then_welcome_plays_in_italian(config: IvrConfig) -> None:
+    session = new_session(config)
+    (play,) = session.start()
+    assert isinstance(play, engine.Play)
+    assert play.language == "it"
+    assert play.media[0].startswith("sound:/unico/default/sounds/it/welcome-")
+
+
+def test_given_welcome_when_key_pressed_then_it_barges_into_main_menu(config: IvrConfig) -> None:
+    session = new_session(config)
+    (play,) = session.start()
+    commands = session.handle(engine.Dtmf("1"))
+    assert engine.StopPlayback(play.playback_id) in commands
+    assert session.node_name == "main"
+
+
+def test_given_main_menu_when_digits_pressed_then_path_records_nodes_and_digits(config: IvrConfig) -> None:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    session.handle(engine.Dtmf("1"))  # info
+    session.handle(engine.Dtmf("1"))  # opening hours
+    assert session.node_name == "opening_hours"
+    assert session.outcome == "contained"
+    inputs = [(s.node, s.digits, s.note) for s in session.path if s.kind == "input"]
+    assert inputs == [("main", "1", "choice"), ("info", "1", "choice")]
+    assert visited(session) == ["welcome", "main", "info", "opening_hours"]
+
+
+def test_given_menu_when_invalid_digit_then_invalid_prompt_and_menu_replay(config: IvrConfig) -> None:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    commands = session.handle(engine.Dtmf("7"))
+    (play,) = only(commands, engine.Play)
+    assert "invalid_choice" in play.media[0] and "main_menu" in play.media[1]
+    assert session.node_name == "main"
+
+
+def test_given_menu_when_no_input_until_retries_run_out_then_fallback_hangs_up(config: IvrConfig) -> None:
+    session = new_session(config)
+    commands = finish_prompt(session, session.start())  # welcome done -> main prompt
+    for _ in range(3):  # first try + 2 retries
+        commands = finish_prompt(session, commands)
+        (timer,) = only(commands, engine.StartTimer)
+        assert timer.seconds == 5
+        commands = session.handle(engine.TimerExpired(timer.timer_id))
+    assert session.node_name == "too_many_attempts"
+    commands = finish_prompt(session, commands)
+    assert only(commands, engine.Hangup)
+    assert session.outcome == "ivr_fallback"
+    assert [s.note for s in session.path if s.kind == "input"] == ["timeout"] * 3
+    assert session.finished
+
+
+def test_given_stale_timer_when_it_fires_then_it_is_ignored(config: IvrConfig) -> None:
+    session = new_session(config)
+    commands = finish_prompt(session, finish_prompt(session, session.start()))
+    (timer,) = only(commands, engine.StartTimer)
+    commands = session.handle(engine.Dtmf("1"))
+    assert engine.CancelTimer(timer.timer_id) in commands
+    assert session.handle(engine.TimerExpired(timer.timer_id)) == []
+    assert session.node_name == "info"
+
+
+def test_given_english_choice_when_pressed_then_prompts_switch_to_english(config: IvrConfig) -> None:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    commands = session.handle(engine.Dtmf("9"))
+    (play,) = only(commands, engine.Play)
+    assert session.language == "en" and play.language == "en"
+    assert "/en/main_menu-" in play.media[0]
+
+
+def _to_tracking(config: IvrConfig) -> engine.Session:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    session.handle(engine.Dtmf("1"))
+    session.handle(engine.Dtmf("2"))
+    assert session.node_name == "tracking_code"
+    return session
+
+
+def test_given_tracking_code_when_12_digits_then_action_runs_with_code(config: IvrConfig) -> None:
+    session = _to_tracking(config)
+    commands: list[engine.Command] = []
+    for digit in "123456789012":
+        commands = session.handle(engine.Dtmf(digit))
+    (action,) = only(commands, engine.RunAction)
+    assert action.handler == "parcel_tracking" and action.args == {"code": "123456789012"}
+    commands = session.handle(engine.ActionDone(action.request_id, "delivered", {"parcel_status": "delivered"}))
+    (play,) = only(commands, engine.Play)
+    assert "digits:123456789012" in play.media and "parcel_delivered" in play.media[-1]
+    assert session.outcome == "contained"
+
+
+def test_given_tracking_code_when_too_short_and_silence_then_invalid_retry(config: IvrConfig) -> None:
+    session = _to_tracking(config)
+    session.handle(engine.Dtmf("1"))
+    commands = session.handle(engine.Dtmf("2"))
+    (timer,) = only(commands, engine.StartTimer)
+    assert timer.seconds == 4  # inter-digit timeout
+    commands = session.handle(engine.TimerExpired(timer.timer_id))
+    (play,) = only(commands, engine.Play)
+    assert "tracking_code_invalid" in play.media[0]
+    assert [(s.digits, s.note) for s in session.path if s.node == "tracking_code" and s.kind == "input"] == [
+        ("12", "invalid")
+    ]
+
+
+def test_given_collect_when_terminator_then_validated_early(config: IvrConfig) -> None:
+    session = _to_tracking(config)
+    session.handle(engine.Dtmf("5"))
+    session.handle(engine.Dtmf("#"))
+    assert session.path[-1].digits == "5" and session.path[-1].note == "invalid"
+
+
+def test_given_action_when_it_fails_then_service_error_branch(config: IvrConfig) -> None:
+    session = _to_tracking(config)
+    commands: list[engine.Command] = []
+    for digit in "000000000000":
+        commands = session.handle(engine.Dtmf(digit))
+    (action,) = only(commands, engine.RunAction)
+    assert session.handle(engine.Dtmf("1")) == []  # keys ignored while the lookup runs
+    session.handle(engine.ActionFailed(action.request_id, "timeout"))
+    assert session.node_name == "service_error"
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [(TUESDAY_10, "queue_general"), (TUESDAY_22, "operators_closed"), (CHRISTMAS_10, "operators_closed")],
+)
+def test_given_operator_choice_when_hours_checked_then_open_or_closed(
+    config: IvrConfig, when: datetime, expected: str
+) -> None:
+    session = new_session(config, when)
+    finish_prompt(session, session.start())
+    session.handle(engine.Dtmf("0"))
+    assert session.node_name == expected
+
+
+def test_given_open_hours_when_queue_reached_then_operators_unavailable_treatment(config: IvrConfig) -> None:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    commands = session.handle(engine.Dtmf("0"))
+    commands = finish_prompt(session, commands)  # "transferring" prompt
+    assert session.node_name == "operators_unavailable"
+    assert session.outcome == "operators_unavailable"
+
+
+def test_given_complaint_when_recorded_then_recording_kept_and_outcome_complaint(config: IvrConfig) -> None:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    commands = session.handle(engine.Dtmf("2"))
+    commands = finish_prompt(session, commands)  # consent
+    commands = finish_prompt(session, commands)  # instructions
+    (rec,) = only(commands, engine.StartRecording)
+    assert rec.beep and rec.terminate_on == "#"
+    assert session.handle(engine.Dtmf("5")) == []
+    session.handle(engine.RecordingFinished(rec.name, 4.2))
+    assert session.recording == rec.name and session.node_name == "complaint_thanks"
+    assert session.outcome == "complaint"
+
+
+def test_given_recording_when_too_short_then_back_to_menu_without_recording(config: IvrConfig) -> None:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    commands = finish_prompt(session, finish_prompt(session, session.handle(engine.Dtmf("2"))))
+    (rec,) = only(commands, engine.StartRecording)
+    session.handle(engine.RecordingFinished(rec.name, 0.2))
+    assert session.node_name == "complaint_empty" and session.recording is None
+
+
+def test_given_recording_when_caller_hangs_up_then_message_is_kept(config: IvrConfig) -> None:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    commands = finish_prompt(session, finish_prompt(session, session.handle(engine.Dtmf("2"))))
+    (rec,) = only(commands, engine.StartRecording)
+    session.handle(engine.HungUp())
+    assert session.recording == rec.name and session.outcome == "complaint"
+    assert session.finished
+
+
+def test_given_prompt_when_caller_hangs_up_then_abandoned_and_timer_cancelled(config: IvrConfig) -> None:
+    session = new_session(config)
+    commands = finish_prompt(session, finish_prompt(session, session.start()))
+    (timer,) = only(commands, engine.StartTimer)
+    assert session.handle(engine.HungUp()) == [engine.CancelTimer(timer.timer_id)]
+    assert session.outcome == "abandoned_ivr"
+    assert session.handle(engine.Dtmf("1")) == []
+
+
+def test_given_unknown_number_when_called_then_not_in_service(config: IvrConfig) -> None:
+    session = new_session(config, dialled="999")
+    session.start()
+    assert session.node_name == "not_in_service" and session.outcome == "unknown_number"
+
+
+def test_given_internal_number_when_evening_then_internal_closed(config: IvrConfig) -> None:
+    evening = datetime(2026, 11, 24, 19, 30, tzinfo=ROME)  # open for customers, closed for internal
+    session = new_session(config, evening, dialled="803161")
+    finish_prompt(session, session.start())
+    session.handle(engine.Dtmf("1"))
+    assert session.node_name == "internal_closed"
+
+
+def test_given_sensitive_collect_when_recorded_then_value_masked(tmp_path: Path) -> None:
+    (tmp_path / "d.yaml").write_text(
+        """
+settings: {languages: [it], default_language: it}
+numbers: {"100": {name: t, entry: pin}}
+prompts: {p: {it: "x"}}
+nodes:
+  pin: {type: collect, prompt: [p], var: pin, max_length: 4, sensitive: true, next: bye, fallback: bye}
+  bye: {type: hangup}
+"""
+    )
+    config = load_config(tmp_path)
+    session = engine.Session(config, call_id="c", dialled="100", caller=None, clock=lambda: TUESDAY_10)
+    session.start()
+    for digit in "1234":
+        session.handle(engine.Dtmf(digit))
+    assert session.vars["pin"] == "1234"
+    assert session.public_vars() == {"pin": engine.MASK}
+    assert "1234" not in str(session.path_dicts())
+
+
+def test_given_loop_without_input_when_run_then_cut_off(tmp_path: Path) -> None:
+    (tmp_path / "d.yaml").write_text(
+        """
+settings: {languages: [it], max_node_visits: 10}
+numbers: {"100": {name: t, entry: a}}
+nodes:
+  a: {type: language, language: it, next: b}
+  b: {type: language, language: it, next: a}
+"""
+    )
+    session = engine.Session(load_config(tmp_path), call_id="c", dialled="100", caller=None, clock=lambda: TUESDAY_10)
+    commands = session.start()
+    assert only(commands, engine.Hangup) and session.outcome == "error"

@@ -1,0 +1,293 @@
+"""One IVR call driven over ARI: the adapter between ARI events and ``ivr.engine.Session``.
+
+An ``IvrCall`` lives inside one per-call actor of the dispatcher, so its events arrive in order and
+it never blocks another call. It translates ARI events into engine events, carries out the engine's
+commands (play, stop, timers, actions, record, hang up) and keeps the contact record: opened when the
+call arrives, closed exactly once when the channel leaves Stasis.
+
+Slow work never runs inline: actions run as their own tasks with a timeout and report back through
+the call's queue, like timers, so a hang-up during a slow lookup is handled at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ivr import engine
+from ivr.actions import ActionContext, ParcelLookup, Registry
+from ivr.config import IvrConfig
+from unico.ari import gone_ok
+
+log = logging.getLogger(__name__)
+
+
+class CallRest(Protocol):
+    """The ARI operations an IVR call needs (``unico.ari.AriRest`` provides them)."""
+
+    async def answer(self, channel_id: str) -> None: ...
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
+    async def play(self, channel_id: str, playback_id: str, media: list[str], lang: str | None = None) -> Any: ...
+    async def stop_playback(self, playback_id: str) -> None: ...
+    async def record(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        format: str = "wav",
+        max_duration: int = 0,
+        max_silence: int = 0,
+        beep: bool = False,
+        terminate_on: str = "none",
+        if_exists: str = "fail",
+    ) -> Any: ...
+
+
+class ContactSink(Protocol):
+    async def start_contact(
+        self,
+        *,
+        contact_id: str,
+        channel_id: str,
+        caller: str | None,
+        dialled: str,
+        language: str,
+        started_at: datetime,
+        node: str | None = None,
+    ) -> None: ...
+
+    async def finish_contact(
+        self,
+        *,
+        contact_id: str,
+        ended_at: datetime,
+        outcome: str,
+        ivr_path: list[dict[str, Any]],
+        data: dict[str, Any],
+        language: str,
+        recording: str | None = None,
+        ivr_ended_at: datetime | None = None,
+        queue: str | None = None,
+    ) -> None: ...
+
+
+class Store(ContactSink, ParcelLookup, Protocol):
+    pass
+
+
+# Events the call gives itself (timers and finished actions come back through the call's queue).
+@dataclass(frozen=True, slots=True)
+class Internal:
+    channel_id: str
+    event: engine.Event
+
+
+@dataclass
+class CallStats:
+    """Live counters for /health and the tests' leak checks."""
+
+    calls: int = 0
+    timers: int = 0
+    actions: int = 0
+    started: int = 0
+    finished: int = 0
+    errors: int = 0
+
+
+@dataclass
+class CallDeps:
+    rest: CallRest
+    store: Store
+    handlers: Registry
+    clock: Callable[[], datetime]
+    prompt_base: str
+    inject: Callable[[Internal], None]
+    stats: CallStats = field(default_factory=CallStats)
+
+
+class IvrCall:
+    def __init__(self, deps: CallDeps, config: IvrConfig, *, channel_id: str, dialled: str, caller: str | None) -> None:
+        self.deps = deps
+        self.channel_id = channel_id
+        self.contact_id = channel_id
+        self.started_at = deps.clock()
+        self.session = engine.Session(
+            config,
+            call_id=channel_id,
+            dialled=dialled,
+            caller=caller,
+            clock=deps.clock,
+            prompt_base=deps.prompt_base,
+        )
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._actions: dict[str, asyncio.Task[None]] = {}
+        self._closed = False
+        self.ivr_ended_at: datetime | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def start(self, *, answer: bool = True) -> None:
+        stats = self.deps.stats
+        stats.calls += 1
+        stats.started += 1
+        session = self.session
+        await self.deps.store.start_contact(
+            contact_id=self.contact_id,
+            channel_id=self.channel_id,
+            caller=session.caller,
+            dialled=session.dialled,
+            language=session.language,
+            started_at=self.started_at,
+        )
+        log.info("call %s to %s: IVR start (config %s)", self.channel_id, session.dialled, session.config.version)
+        if answer:
+            try:
+                await self.deps.rest.answer(self.channel_id)
+            except Exception as exc:  # noqa: BLE001 - any failure here means the caller is gone
+                log.info("call %s: answer failed (%s), closing", self.channel_id, exc)
+                await self.close()
+                return
+        await self._run(session.start())
+
+    async def feed(self, event: engine.Event) -> None:
+        """One engine event (from ARI or from our own timers and actions)."""
+        if self._closed:
+            return
+        if isinstance(event, engine.HungUp):
+            await self.close()
+            return
+        await self._run(self.session.handle(event))
+
+    async def close(self) -> None:
+        """The channel left Stasis: stop everything of this call and close its record once."""
+        if self._closed:
+            return
+        self._closed = True
+        self.session.handle(engine.HungUp())
+        for handle in self._timers.values():
+            handle.cancel()
+        self.deps.stats.timers -= len(self._timers)
+        self._timers.clear()
+        for task in self._actions.values():
+            task.cancel()
+        self._actions.clear()
+        session = self.session
+        now = self.deps.clock()
+        try:
+            await self.deps.store.finish_contact(
+                contact_id=self.contact_id,
+                ended_at=now,
+                outcome=session.outcome or "abandoned_ivr",
+                ivr_path=session.path_dicts(),
+                data=session.public_vars(),
+                language=session.language,
+                recording=session.recording,
+                ivr_ended_at=self.ivr_ended_at or now,
+            )
+        finally:
+            self.deps.stats.calls -= 1
+            self.deps.stats.finished += 1
+        log.info("call %s: ended, outcome %s", self.channel_id, session.outcome)
+
+    # --- commands -------------------------------------------------------------------------------
+
+    async def _run(self, commands: list[engine.Command]) -> None:
+        for command in commands:
+            try:
+                await self._execute(command)
+            except Exception:
+                self.deps.stats.errors += 1
+                log.exception("call %s: command %s failed", self.channel_id, type(command).__name__)
+                if isinstance(command, engine.Play):
+                    # A prompt that cannot start would leave the caller in silence: move on.
+                    await self._run(self.session.handle(engine.PlaybackFinished(command.playback_id, failed=True)))
+
+    async def _execute(self, command: engine.Command) -> None:
+        rest = self.deps.rest
+        if isinstance(command, engine.Play):
+            await rest.play(self.channel_id, command.playback_id, list(command.media), lang=command.language)
+        elif isinstance(command, engine.StopPlayback):
+            await _gone_ok(rest.stop_playback(command.playback_id))
+        elif isinstance(command, engine.StartTimer):
+            self._start_timer(command.timer_id, command.seconds)
+        elif isinstance(command, engine.CancelTimer):
+            handle = self._timers.pop(command.timer_id, None)
+            if handle is not None:
+                handle.cancel()
+                self.deps.stats.timers -= 1
+        elif isinstance(command, engine.RunAction):
+            self._start_action(command)
+        elif isinstance(command, engine.StartRecording):
+            await rest.record(
+                self.channel_id,
+                command.name,
+                format="wav",
+                max_duration=command.max_duration,
+                max_silence=command.max_silence,
+                beep=command.beep,
+                terminate_on=command.terminate_on,
+                if_exists="overwrite",
+            )
+        elif isinstance(command, engine.Hangup):
+            self.ivr_ended_at = self.deps.clock()
+            await _gone_ok(rest.hangup(self.channel_id))
+        else:  # pragma: no cover - the engine's command set is closed
+            raise TypeError(f"unknown command {command!r}")
+
+    def _start_timer(self, timer_id: str, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            if self._timers.pop(timer_id, None) is not None:
+                self.deps.stats.timers -= 1
+                self.deps.inject(Internal(self.channel_id, engine.TimerExpired(timer_id)))
+
+        self._timers[timer_id] = loop.call_later(seconds, fire)
+        self.deps.stats.timers += 1
+
+    def _start_action(self, command: engine.RunAction) -> None:
+        spec = self.deps.handlers.get(command.handler)
+
+        async def run() -> None:
+            event: engine.Event
+            try:
+                if spec is None:
+                    raise LookupError(f"no handler {command.handler!r}")
+                ctx = ActionContext(store=self.deps.store, now=self.deps.clock())
+                result = await asyncio.wait_for(spec.func(ctx, command.args), command.timeout)
+                event = engine.ActionDone(command.request_id, result.result, dict(result.values))
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError:
+                event = engine.ActionFailed(command.request_id, "timeout")
+            except Exception as exc:  # noqa: BLE001 - a failing handler must not kill the call
+                log.warning("call %s: action %s failed: %s", self.channel_id, command.handler, exc)
+                event = engine.ActionFailed(command.request_id, type(exc).__name__)
+            finally:
+                self._actions.pop(command.request_id, None)
+                self.deps.stats.actions -= 1
+            self.deps.inject(Internal(self.channel_id, event))
+
+        self.deps.stats.actions += 1
+        self._actions[command.request_id] = asyncio.get_running_loop().create_task(
+            run(), name=f"action-{command.request_id}"
+        )
+
+
+async def _gone_ok(call: Awaitable[Any]) -> None:
+    """Cleanup calls: a 404 means the object is already gone, which is what we wanted."""
+    with gone_ok():
+        await call
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["CallDeps", "CallRest", "CallStats", "Internal", "IvrCall", "utc_now"]

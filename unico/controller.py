@@ -1,0 +1,261 @@
+"""The controller process: ARI events in, IVR calls out, records kept, config hot-reloadable.
+
+Wiring (explicit, nothing discovered): ``AriEventStream`` reads the websocket and hands every event
+to ``Dispatcher.dispatch`` (never awaits); the dispatcher runs one actor per call (``CallActor``)
+and one control actor that reconciles with Asterisk on every (re)connect. The admin web server
+(``unico.web``) exposes health and reload. The current ``IvrConfig`` is one immutable object: a
+reload builds and checks a new one off the event loop and swaps the reference; calls in progress
+keep the object they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ivr import engine
+from ivr.actions import Registry, registry
+from ivr.config import IvrConfig, load_config
+from ivr.source import ConfigErrors
+from ivr.tts import TtsError, render_prompts
+from unico.ari import (
+    AriEventStream,
+    AriRest,
+    ChannelDtmfReceived,
+    Connected,
+    Disconnected,
+    Dispatcher,
+    Event,
+    Outcome,
+    PlaybackFinished,
+    RecordingFailed,
+    RecordingFinished,
+    StasisEnd,
+    StasisStart,
+)
+from unico.calls import CallDeps, CallStats, Internal, IvrCall, Store, utc_now
+from unico.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    version: str
+    errors: list[str]
+
+
+class CallActor:
+    """Routes one call's ARI events (and its own timers/actions) into its ``IvrCall``."""
+
+    def __init__(self, controller: Controller, first: StasisStart) -> None:
+        self.controller = controller
+        channel = first.channel
+        args = list(first.args)
+        dialled = args[1] if len(args) > 1 and args[0] == "inbound" else channel.dialplan_exten
+        self.call = IvrCall(
+            controller.deps,
+            controller.config,
+            channel_id=channel.id,
+            dialled=dialled,
+            caller=channel.caller_number or None,
+        )
+        self.answer = channel.state != "Up"
+
+    async def on_event(self, event: Event | Internal) -> Outcome | None:
+        call = self.call
+        if isinstance(event, StasisStart):
+            await call.start(answer=self.answer)
+        elif isinstance(event, ChannelDtmfReceived):
+            await call.feed(engine.Dtmf(event.digit))
+        elif isinstance(event, PlaybackFinished):
+            playback = event.playback
+            if playback.failed:
+                log.warning("call %s: playback of %s failed", call.channel_id, ",".join(playback.media_uri))
+            await call.feed(engine.PlaybackFinished(playback.id, failed=playback.failed))
+        elif isinstance(event, RecordingFinished):
+            rec = event.recording
+            await call.feed(engine.RecordingFinished(rec.name, _seconds(rec.talking_duration, rec.duration)))
+        elif isinstance(event, RecordingFailed):
+            await call.feed(engine.RecordingFailed(event.recording.name, event.recording.cause or "failed"))
+        elif isinstance(event, StasisEnd):
+            await call.close()
+        elif isinstance(event, Internal):
+            await call.feed(event.event)
+        if call.closed:
+            self.controller.calls.pop(call.channel_id, None)
+            return Outcome.FINISHED
+        return None
+
+
+def _seconds(talking: int | None, total: int | None) -> float | None:
+    """Prefer the talking duration (what the caller actually said) when Asterisk reports it."""
+    value = talking if talking is not None and talking >= 0 else total
+    return float(value) if value is not None else None
+
+
+class Controller:
+    def __init__(
+        self,
+        settings: Settings,
+        config: IvrConfig,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        handlers: Registry = registry,
+        sync_prompts: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.store = store
+        self.calls: dict[str, IvrCall] = {}
+        self._reload_lock = asyncio.Lock()
+        self._sync_prompts = sync_prompts
+        self.rest = AriRest(
+            settings.ari_url,
+            settings.ari_user,
+            settings.ari_password.get_secret_value(),
+            timeout=settings.ari_request_timeout,
+        )
+        self.dispatcher = Dispatcher(self._actor_factory, control=self._on_control, name=settings.ari_app)
+        self.deps = CallDeps(
+            rest=self.rest,
+            store=store,
+            handlers=handlers,
+            clock=clock,
+            prompt_base=settings.prompt_dir_for_asterisk,
+            inject=self._inject,
+            stats=CallStats(),
+        )
+        self.events = AriEventStream(
+            settings.ari_url,
+            settings.ari_user,
+            settings.ari_password.get_secret_value(),
+            app=settings.ari_app,
+            on_event=self.dispatcher.dispatch,
+        )
+        self.reconciliations = 0
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.events.start()
+
+    async def close(self) -> None:
+        await self.events.close()
+        await self.dispatcher.close()
+        for call in list(self.calls.values()):
+            await call.close()
+        await self.rest.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.events.connected
+
+    def health(self) -> dict[str, Any]:
+        stats = self.deps.stats
+        dispatch = self.dispatcher.stats()
+        return {
+            "ready": self.ready,
+            "config_version": self.config.version,
+            "calls": stats.calls,
+            "timers": stats.timers,
+            "actions": stats.actions,
+            "calls_started": stats.started,
+            "calls_finished": stats.finished,
+            "command_errors": stats.errors,
+            "actors": dispatch.live_actors,
+            "handler_errors": dispatch.handler_errors,
+            "reconnects": self.events.reconnects,
+            "reconciliations": self.reconciliations,
+            "tasks": len(asyncio.all_tasks()),
+        }
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _actor_factory(self, key: str, first: Event) -> Callable[[Any], Any] | None:
+        if not isinstance(first, StasisStart):
+            return None
+        actor = CallActor(self, first)
+        self.calls[key] = actor.call
+        return actor.on_event
+
+    def _inject(self, item: Internal) -> None:
+        self.dispatcher.submit(item.channel_id, item)
+
+    async def _on_control(self, event: Event) -> None:
+        if isinstance(event, Connected):
+            log.info("ARI connected (%s)", "reconnect" if event.reconnect else "first connect")
+            await self.reconcile()
+        elif isinstance(event, Disconnected):
+            log.warning("ARI disconnected: %s", event.reason)
+
+    async def reconcile(self) -> None:
+        """Make our calls match Asterisk's after a (re)connect: events may have been missed.
+
+        Calls we know whose channel is gone are closed; channels in our app that we do not know
+        (a restarted controller) are adopted and start their number's entry menu again; contact
+        records left open by a previous process whose channel is gone are closed as interrupted.
+        """
+        try:
+            channels = await self.rest.list_channels()
+        except Exception as exc:  # noqa: BLE001 - the next reconnect tries again
+            log.warning("reconcile: cannot list channels: %s", exc)
+            return
+        self.reconciliations += 1
+        live = {c.id: c for c in channels if c.is_in_app(self.settings.ari_app)}
+        for channel_id in list(self.calls):
+            if channel_id not in live:
+                log.info("reconcile: call %s ended while we were away", channel_id)
+                self.dispatcher.submit(channel_id, Internal(channel_id, engine.HungUp()))
+        for channel_id, channel in live.items():
+            if channel_id not in self.calls and not self.dispatcher.has_actor(channel_id):
+                log.info("reconcile: adopting call %s", channel_id)
+                self.dispatcher.dispatch(StasisStart.adopt(channel, self.settings.ari_app))
+        stale = await self.store.open_contacts()
+        for record in stale:
+            if record.id not in live and record.id not in self.calls:
+                await self.store.finish_contact(
+                    contact_id=record.id,
+                    ended_at=self.deps.clock(),
+                    outcome="interrupted",
+                    ivr_path=record.ivr_path,
+                    data=record.data,
+                    language=record.language,
+                    ivr_ended_at=self.deps.clock(),
+                )
+
+    # --- config ---------------------------------------------------------------------------------
+
+    async def reload(self) -> ReloadResult:
+        """Load, check and render the config off the loop; swap it only if all of it is good."""
+        async with self._reload_lock:
+            try:
+                config = await asyncio.to_thread(self._prepare_config)
+            except ConfigErrors as exc:
+                errors = [str(e) for e in exc.errors]
+                log.error("reload refused, keeping config %s:\n%s", self.config.version, "\n".join(errors))
+                return ReloadResult(False, self.config.version, errors)
+            except TtsError as exc:
+                log.error("reload refused, keeping config %s: %s", self.config.version, exc)
+                return ReloadResult(False, self.config.version, [str(exc)])
+            old, self.config = self.config, config
+            log.info("config reloaded: %s -> %s", old.version, config.version)
+            return ReloadResult(True, config.version, [])
+
+    def _prepare_config(self) -> IvrConfig:
+        config = load_config(self.settings.dialplan_dir, self.settings.skills_dir)
+        prepare_prompts(config, self.settings, self._sync_prompts)
+        return config
+
+
+def prepare_prompts(config: IvrConfig, settings: Settings, sync: Callable[[], None] | None) -> None:
+    """Render missing text prompts, then make them reachable by Asterisk."""
+    render_prompts(config, settings.tts_dir)
+    if sync is not None:
+        sync()
