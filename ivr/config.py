@@ -228,7 +228,7 @@ def load_config(dialplan_dir: Path, skills_dir: Path | None = None, *, handlers:
     _check_references(collector, settings, numbers, prompts, calendars, nodes, queues, handlers)
     if collector.errors:
         raise ConfigErrors(collector.errors)
-    locations = {name: loc for name in nodes if (loc := collector.where("nodes", name))}
+    locations = {name: where for name in nodes if (where := collector.where("nodes", name))}
     return IvrConfig(
         settings=settings,
         numbers=numbers,
@@ -288,18 +288,18 @@ def _check_references(
     for node in nodes.values():
         if isinstance(node, CollectNode | RecordNode):
             produced.add(node.var)
-        if isinstance(node, ActionNode) and (spec := handlers.get(node.handler)):
-            produced.update(spec.sets)
+        if isinstance(node, ActionNode) and (handler := handlers.get(node.handler)):
+            produced.update(handler.sets)
     for raw in c.invalid.get("nodes", {}).values():
         if isinstance(raw, dict):
             produced.add(str(raw.get("var", "recording")))
-            if (spec := handlers.get(str(raw.get("handler")))) is not None:
-                produced.update(spec.sets)
+            if (handler := handlers.get(str(raw.get("handler")))) is not None:
+                produced.update(handler.sets)
 
     for name, node in nodes.items():
-        for path, target in node_targets(node):
+        for field_path, target in node_targets(node):
             if target not in node_names:
-                c.error(c.where("nodes", name, *path), f"node {name!r} goes to {target!r}, which is not defined")
+                c.error(c.where("nodes", name, *field_path), f"node {name!r} goes to {target!r}, which is not defined")
         for path, item in prompt_items(node):
             var = variable_of(item)
             if var is not None and var not in produced:

@@ -16,67 +16,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
+from contacts import ContactStore
 from ivr import engine
-from ivr.actions import ActionContext, ParcelLookup, Registry
+from ivr.actions import ActionContext, Registry
 from ivr.config import IvrConfig
-from unico.ari import gone_ok
+from unico.ari import AriRest, gone_ok
 
 log = logging.getLogger(__name__)
-
-
-class CallRest(Protocol):
-    """The ARI operations an IVR call needs (``unico.ari.AriRest`` provides them)."""
-
-    async def answer(self, channel_id: str) -> None: ...
-    async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
-    async def play(self, channel_id: str, playback_id: str, media: list[str], lang: str | None = None) -> Any: ...
-    async def stop_playback(self, playback_id: str) -> None: ...
-    async def record(
-        self,
-        channel_id: str,
-        name: str,
-        *,
-        format: str = "wav",
-        max_duration: int = 0,
-        max_silence: int = 0,
-        beep: bool = False,
-        terminate_on: str = "none",
-        if_exists: str = "fail",
-    ) -> Any: ...
-
-
-class ContactSink(Protocol):
-    async def start_contact(
-        self,
-        *,
-        contact_id: str,
-        channel_id: str,
-        caller: str | None,
-        dialled: str,
-        language: str,
-        started_at: datetime,
-        node: str | None = None,
-    ) -> None: ...
-
-    async def finish_contact(
-        self,
-        *,
-        contact_id: str,
-        ended_at: datetime,
-        outcome: str,
-        ivr_path: list[dict[str, Any]],
-        data: dict[str, Any],
-        language: str,
-        recording: str | None = None,
-        ivr_ended_at: datetime | None = None,
-        queue: str | None = None,
-    ) -> None: ...
-
-
-class Store(ContactSink, ParcelLookup, Protocol):
-    pass
 
 
 # Events the call gives itself (timers and finished actions come back through the call's queue).
@@ -100,8 +48,8 @@ class CallStats:
 
 @dataclass
 class CallDeps:
-    rest: CallRest
-    store: Store
+    rest: AriRest
+    store: ContactStore
     handlers: Registry
     clock: Callable[[], datetime]
     prompt_base: str
@@ -211,6 +159,7 @@ class IvrCall:
     async def _execute(self, command: engine.Command) -> None:
         rest = self.deps.rest
         if isinstance(command, engine.Play):
+            log.debug("call %s: play %s (%s)", self.channel_id, " ".join(command.media), command.language)
             await rest.play(self.channel_id, command.playback_id, list(command.media), lang=command.language)
         elif isinstance(command, engine.StopPlayback):
             await _gone_ok(rest.stop_playback(command.playback_id))
@@ -290,4 +239,4 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["CallDeps", "CallRest", "CallStats", "Internal", "IvrCall", "utc_now"]
+__all__ = ["CallDeps", "CallStats", "Internal", "IvrCall", "utc_now"]

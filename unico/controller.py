@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from contacts import ContactStore
 from ivr import engine
 from ivr.actions import Registry, registry
 from ivr.config import IvrConfig, load_config
@@ -37,7 +38,7 @@ from unico.ari import (
     StasisEnd,
     StasisStart,
 )
-from unico.calls import CallDeps, CallStats, Internal, IvrCall, Store, utc_now
+from unico.calls import CallDeps, CallStats, Internal, IvrCall, utc_now
 from unico.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class Controller:
         self,
         settings: Settings,
         config: IvrConfig,
-        store: Store,
+        store: ContactStore,
         *,
         clock: Callable[[], datetime] = utc_now,
         handlers: Registry = registry,
@@ -216,7 +217,8 @@ class Controller:
         for channel_id, channel in live.items():
             if channel_id not in self.calls and not self.dispatcher.has_actor(channel_id):
                 log.info("reconcile: adopting call %s", channel_id)
-                self.dispatcher.dispatch(StasisStart.adopt(channel, self.settings.ari_app))
+                args = tuple(a.strip() for a in channel.dialplan_app_data.split(",")[1:])
+                self.dispatcher.dispatch(StasisStart(application=self.settings.ari_app, channel=channel, args=args))
         stale = await self.store.open_contacts()
         for record in stale:
             if record.id not in live and record.id not in self.calls:

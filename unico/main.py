@@ -25,7 +25,10 @@ def prompt_sync(settings: Settings) -> Callable[[], None] | None:
         return None
     from unico import pbx
 
-    return lambda: pbx.sync_prompts(settings, settings.tts_dir)
+    def sync() -> None:
+        pbx.sync_prompts(settings, settings.tts_dir)
+
+    return sync
 
 
 async def serve(settings: Settings) -> int:

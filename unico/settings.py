@@ -176,7 +176,6 @@ def load_settings(*, create_secrets: bool = True) -> Settings:
         return Settings(**file_values)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"UNICO_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
+            f"UNICO_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from None

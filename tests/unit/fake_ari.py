@@ -35,14 +35,12 @@ __all__ = [
     "FakeSleep",
     "RecordedRequest",
     "channel_json",
-    "eventually",
     "event",
+    "eventually",
 ]
 
 
-async def eventually(
-    condition: Callable[[], bool], *, within: float = 3.0, interval: float = 0.005
-) -> None:
+async def eventually(condition: Callable[[], bool], *, within: float = 3.0, interval: float = 0.005) -> None:
     """Poll ``condition`` until it holds; fail the test after ``within`` seconds."""
     deadline = time.monotonic() + within
     while not condition():
@@ -54,21 +52,30 @@ async def eventually(
 class FakeSleep:
     """Injectable ``sleep`` + ``clock``: records delays and advances a fake clock instantly.
 
-    Once the fake clock passes ``park_after`` every further sleep parks until cancelled, so a
-    reconnect loop can be observed over a bounded stretch of fake time.
+    Once the fake clock passes ``park_after`` the sleep parks (until :meth:`release` or
+    cancellation), so a reconnect loop can be observed over a bounded stretch of fake time.
     """
 
     def __init__(self, park_after: float | None = None) -> None:
         self.delays: list[float] = []
         self.now = 0.0
         self.park_after = park_after
+        self.parked = False
+        self._released = asyncio.Event()
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
         self.now += delay
         if self.park_after is not None and self.now >= self.park_after:
-            await asyncio.Event().wait()
+            self.parked = True
+            await self._released.wait()
+            self.parked = False
         await asyncio.sleep(0)
+
+    def release(self) -> None:
+        """Stop parking: the parked sleep returns and later ones are instant again."""
+        self.park_after = None
+        self._released.set()
 
     def clock(self) -> float:
         return self.now
@@ -312,4 +319,3 @@ def event(event_type: str, **fields: Any) -> dict[str, Any]:
         "timestamp": "2026-01-01T10:00:01.000+0100",
         **fields,
     }
-

@@ -69,7 +69,7 @@ def test_given_events_when_parsed_then_frozen_and_keyword_only() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         parsed.channel = None  # type: ignore[misc, union-attr]
     with pytest.raises(TypeError):
-        Connected(True)  # type: ignore[misc]
+        Connected(True)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,8 @@ def pg_database() -> Iterator[str]:
     try:
         asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL at {make_url(PG_SERVER).render_as_string()} unavailable: {exc}")
+        # PostgreSQL is a supported production database: `make test` starts it, so its absence is a failure.
+        pytest.fail(f"PostgreSQL at {make_url(PG_SERVER).render_as_string()} unavailable: {exc}")
     try:
         yield name
     finally:

@@ -45,7 +45,7 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from .models import Event, StasisStart, channel_key
 
@@ -97,7 +97,8 @@ class _Actor:
     def __init__(self, key: str, handler: EventHandler | ControlHandler) -> None:
         self.key = key
         self.handler = handler
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        # ARI events, plus whatever the owner submits for itself (see Dispatcher.submit)
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
 
 
@@ -157,6 +158,20 @@ class Dispatcher:
                 log.debug("%s: no actor for %s, dropped %s", self._name, key, type(event).__name__)
                 return
         self._enqueue(actor, event)
+
+    def submit(self, key: str, item: object) -> bool:
+        """Queue one of our own events (a timer that fired, an action's result) for ``key``'s actor.
+
+        It joins the same ordered stream as that call's ARI events, so a handler never sees its
+        own timer overtake a hang-up. Returns False, and drops the item, when the call has no
+        actor any more: its end already cleaned everything up.
+        """
+        actor = self._actors.get(self._aliases.get(key, key))
+        if actor is None or self._closed:
+            self._events_dropped += 1
+            return False
+        self._enqueue(actor, item)
+        return True
 
     def link(self, alias: str, key: str) -> None:
         """Route events keyed ``alias`` (an agent leg, a snoop, ``bridge:<id>``) to ``key``.
@@ -224,7 +239,7 @@ class Dispatcher:
         self._actors_started += 1
         return actor
 
-    def _enqueue(self, actor: _Actor, event: Event) -> None:
+    def _enqueue(self, actor: _Actor, event: object) -> None:
         actor.queue.put_nowait(event)
         self._events_routed += 1
         depth = actor.queue.qsize()

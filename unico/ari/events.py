@@ -182,12 +182,18 @@ class AriEventStream:
         attempt = 0
         try:
             while True:
-                ws, reason = await self._connect(session)
-                if ws is not None:
-                    opened_at = self._clock()
-                    reason = await self._serve(ws)
-                    if self._clock() - opened_at >= self._backoff.stable_after:
-                        attempt = 0
+                try:
+                    ws, reason = await self._connect(session)
+                    if ws is not None:
+                        opened_at = self._clock()
+                        reason = await self._serve(ws)
+                        if self._clock() - opened_at >= self._backoff.stable_after:
+                            attempt = 0
+                except Exception as exc:
+                    # A bug here must not end supervision: a listener that dies silently is
+                    # the classic ARI failure (ari.md §3). Log it, back off, reconnect.
+                    log.exception("ARI event stream: unexpected error")
+                    reason = f"unexpected error: {type(exc).__name__}"
                 self.last_disconnect_reason = reason
                 self.last_delay = self._backoff.delay(attempt, self._rng())
                 attempt += 1
@@ -234,9 +240,12 @@ class AriEventStream:
         self._connected.set()
         log.info("ARI event socket connected (apps=%s, reconnect=%s)", self._apps, reconnect)
         self._emit(Connected(reconnect=reconnect))
-        reason = "closed by us"
+        reason = "closed by us"  # unless _read returns or fails: we were cancelled
         try:
             reason = await self._read(ws)
+        except Exception as exc:
+            reason = f"unexpected error: {type(exc).__name__}"
+            raise
         finally:
             self._connected.clear()
             await ws.close()

@@ -263,16 +263,12 @@ class AriRest:
             started = time.monotonic()
             try:
                 async with session.request(method, url, params=params, json=body) as resp:
-                    result = await self._read(resp, method, path, expect)
-                    log.debug(
-                        "ARI %s %s -> %d (%.1f ms)",
-                        method,
-                        path,
-                        resp.status,
-                        (time.monotonic() - started) * 1000,
-                    )
-                    return result
+                    data = await resp.read()
+                    elapsed_ms = (time.monotonic() - started) * 1000
+                    log.debug("ARI %s %s -> %d (%.1f ms)", method, path, resp.status, elapsed_ms)
+                    return _decode(resp.status, resp.reason, data, method, path, expect)
             except TimeoutError:
+                log.debug("ARI %s %s -> timeout after %g s", method, path, self._timeout)
                 raise AriTimeout(method, path, self._timeout) from None
             except aiohttp.ServerDisconnectedError as exc:
                 if attempt < attempts:
@@ -282,19 +278,6 @@ class AriRest:
             except aiohttp.ClientError as exc:
                 raise AriNotConnected(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _read(self, resp: aiohttp.ClientResponse, method: str, path: str, expect: _Expect) -> Any:
-        data = await resp.read()
-        if not 200 <= resp.status < 300:
-            raise remote_error_for(resp.status, method, path, _error_message(data, resp.reason))
-        if expect == "bytes":
-            return data
-        if expect == "none" or not data:
-            return None
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise AriRemoteError(resp.status, method, path, "response is not JSON") from None
 
     async def _obj(
         self,
@@ -606,6 +589,19 @@ class AriRest:
 
     async def stop_bridge_moh(self, bridge_id: str) -> None:
         await self._call("DELETE", ("bridges", _segment(bridge_id, "bridge_id"), "moh"))
+
+
+def _decode(status: int, reason: str | None, data: bytes, method: str, path: str, expect: _Expect) -> Any:
+    if not 200 <= status < 300:
+        raise remote_error_for(status, method, path, _error_message(data, reason))
+    if expect == "bytes":
+        return data
+    if expect == "none" or not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise AriRemoteError(status, method, path, "response is not JSON") from None
 
 
 def _variable_value(data: Json) -> str:

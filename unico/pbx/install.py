@@ -88,8 +88,10 @@ def install(settings: Settings) -> None:
         cached = _cached_tarball()
         if cached is not None:
             progress(f"unpacking cached root {cached.name}")
-            _run(["tar", *_compress_flag(cached), "-xpf", str(cached), "--numeric-owner", "-C",
-                  str(partial)], "unpack the cached root")
+            _run(
+                ["tar", *_compress_flag(cached), "-xpf", str(cached), "--numeric-owner", "-C", str(partial)],
+                "unpack the cached root",
+            )
         else:
             _debootstrap(partial)
             _chown_asterisk_dirs(partial)
@@ -109,14 +111,14 @@ def _debootstrap(target: Path) -> None:
     progress(f"debootstrap {SUITE} ({', '.join(PACKAGES)}): ~500 MB, about a minute")
     with log.open("wb") as out:
         result = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
-             str(target), MIRROR],
-            stdout=out, stderr=subprocess.STDOUT, check=False,
+            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(target), MIRROR],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
         )
     _unmount_below(target)  # debootstrap leaves /proc or /sys mounted when it is interrupted
     if result.returncode != 0:
-        raise PbxError(f"debootstrap failed (exit {result.returncode}); last lines of {log}:\n"
-                       + _tail(log, 20))
+        raise PbxError(f"debootstrap failed (exit {result.returncode}); last lines of {log}:\n" + _tail(log, 20))
     log.unlink(missing_ok=True)
 
 
@@ -161,8 +163,9 @@ def _store_tarball(root: Path) -> None:
     tmp = final.with_name(final.name + f".tmp{os.getpid()}")
     progress(f"caching the root as {final}")
     try:
-        _run(["tar", *_compress_flag(final), "-cpf", str(tmp), "--numeric-owner", "-C", str(root),
-              "."], "cache the root")
+        _run(
+            ["tar", *_compress_flag(final), "-cpf", str(tmp), "--numeric-owner", "-C", str(root), "."], "cache the root"
+        )
         tmp.replace(final)  # atomic: a cache file is always a whole tarball
     finally:
         tmp.unlink(missing_ok=True)
@@ -216,8 +219,9 @@ def _lock(path: Path) -> Iterator[None]:
 def _run(command: list[str], what: str) -> None:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise PbxError(f"could not {what} (exit {result.returncode}): "
-                       f"{(result.stderr or result.stdout).strip()[-2000:]}")
+        raise PbxError(
+            f"could not {what} (exit {result.returncode}): {(result.stderr or result.stdout).strip()[-2000:]}"
+        )
 
 
 def _tail(path: Path, lines: int) -> str:

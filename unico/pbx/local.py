@@ -63,19 +63,28 @@ def start(settings: Settings, timeout: float = 30.0) -> None:
     _check_ports_free(settings)
     log_dir = instance_dir(settings) / "log"
     startup_log = log_dir / "startup.log"
-    progress(f"starting Asterisk instance {name!r} (ARI {settings.ari_url}, "
-             f"SIP {settings.sip_bind}:{settings.sip_port})")
+    progress(
+        f"starting Asterisk instance {name!r} (ARI {settings.ari_url}, SIP {settings.sip_bind}:{settings.sip_port})"
+    )
     with startup_log.open("wb") as out:
         # Without -f Asterisk daemonises: this process returns once the daemon has forked.
         result = subprocess.run(
             _chroot(settings, ASTERISK, "-C", conf_in_root(settings)),
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=CHROOT_ENV, check=False, timeout=timeout,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=CHROOT_ENV,
+            check=False,
+            timeout=timeout,
         )
     if result.returncode != 0:
         raise PbxError(f"asterisk exited with {result.returncode}:\n{_log_tail(settings)}")
     digest_file.write_text(digest + "\n")
-    _wait_for_ari(settings, timeout)
+    try:
+        _wait_for_ari(settings, timeout)
+    except PbxError:
+        stop(settings)  # never leave a half-working instance behind; the next start retries
+        raise
     progress(f"instance {name!r} ready (pid {_pid(settings)})")
 
 
@@ -121,8 +130,10 @@ def status(settings: Settings) -> str:
         except PbxError as exc:
             return f"not running: external Asterisk at {settings.ari_url} unreachable ({exc})"
         system, status_ = info.get("system", {}), info.get("status", {})
-        return (f"running: external Asterisk {system.get('version', '?')} at {settings.ari_url}, "
-                f"up since {status_.get('startup_time', '?')}")
+        return (
+            f"running: external Asterisk {system.get('version', '?')} at {settings.ari_url}, "
+            f"up since {status_.get('startup_time', '?')}"
+        )
     name = settings.asterisk_instance
     pid = _pid(settings)
     if pid is None:
@@ -130,9 +141,11 @@ def status(settings: Settings) -> str:
     version = _asterisk_rx(settings, "core show version").strip().splitlines()
     uptime = _asterisk_rx(settings, "core show uptime").strip().splitlines()
     first = uptime[0] if uptime else "uptime unknown"
-    return (f"running: Asterisk instance {name!r}, pid {pid}, ARI {settings.ari_url}, "
-            f"SIP {settings.sip_bind}:{settings.sip_port}\n"
-            f"{version[0] if version else '?'}; {first.strip()}")
+    return (
+        f"running: Asterisk instance {name!r}, pid {pid}, ARI {settings.ari_url}, "
+        f"SIP {settings.sip_bind}:{settings.sip_port}\n"
+        f"{version[0] if version else '?'}; {first.strip()}"
+    )
 
 
 def cli(settings: Settings, command: str, timeout: float = 15.0) -> str:
@@ -142,11 +155,16 @@ def cli(settings: Settings, command: str, timeout: float = 15.0) -> str:
         raise PbxNotRunning(f"Asterisk instance {settings.asterisk_instance!r} is not running")
     result = subprocess.run(
         _chroot(settings, ASTERISK, "-C", conf_in_root(settings), "-rx", command),
-        capture_output=True, text=True, env=CHROOT_ENV, check=False, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=CHROOT_ENV,
+        check=False,
+        timeout=timeout,
     )
     if result.returncode != 0:
-        raise PbxError(f"asterisk -rx {command!r} failed ({result.returncode}): "
-                       f"{(result.stderr or result.stdout).strip()}")
+        raise PbxError(
+            f"asterisk -rx {command!r} failed ({result.returncode}): {(result.stderr or result.stdout).strip()}"
+        )
     return result.stdout
 
 
@@ -170,8 +188,7 @@ def sync_prompts(settings: Settings, src: Path) -> int:
         source_stat = path.stat()
         if target.exists():
             target_stat = target.stat()
-            if (target_stat.st_size == source_stat.st_size
-                    and target_stat.st_mtime_ns == source_stat.st_mtime_ns):
+            if target_stat.st_size == source_stat.st_size and target_stat.st_mtime_ns == source_stat.st_mtime_ns:
                 continue
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
@@ -186,14 +203,10 @@ def sync_prompts(settings: Settings, src: Path) -> int:
 
 def ari_get(settings: Settings, path: str, timeout: float = 3.0) -> Any:
     """``GET <ari_url>/ari<path>`` with the settings' credentials; the decoded JSON body."""
-    token = base64.b64encode(
-        f"{settings.ari_user}:{settings.ari_password.get_secret_value()}".encode()
-    ).decode()
-    request = urllib.request.Request(
-        f"{settings.ari_url}/ari{path}", headers={"Authorization": f"Basic {token}"}
-    )
+    token = base64.b64encode(f"{settings.ari_user}:{settings.ari_password.get_secret_value()}".encode()).decode()
+    request = urllib.request.Request(f"{settings.ari_url}/ari{path}", headers={"Authorization": f"Basic {token}"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
         raise PbxError(f"ARI {path}: HTTP {exc.code} {exc.reason}") from None
@@ -218,8 +231,9 @@ def _wait_for_ari(settings: Settings, timeout: float) -> None:
                 raise PbxError(f"{exc}\n{_log_tail(settings)}") from None
             last = str(exc)
         if _pid(settings) is None:
-            raise PbxError(f"Asterisk instance {settings.asterisk_instance!r} died during "
-                           f"start-up:\n{_log_tail(settings)}")
+            raise PbxError(
+                f"Asterisk instance {settings.asterisk_instance!r} died during start-up:\n{_log_tail(settings)}"
+            )
         time.sleep(0.1)
     raise PbxError(f"ARI did not answer within {timeout:.0f} s ({last}):\n{_log_tail(settings)}")
 

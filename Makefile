@@ -1,0 +1,44 @@
+# The two set-up commands of the README: `make run` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+BIN := .venv/bin
+export UNICO_HOME := $(CURDIR)
+
+.PHONY: run test lint unit e2e bench deps asterisk check clean
+
+deps:
+	@scripts/bootstrap.sh
+
+asterisk: deps
+	@$(BIN)/unico asterisk install
+	@$(BIN)/unico asterisk start
+
+## Install what is missing, start Asterisk 22 and the controller; serve calls to 803160 until Ctrl-C.
+run: asterisk
+	@$(BIN)/unico check .
+	@$(BIN)/unico db upgrade
+	$(BIN)/unico run
+
+## Install what is missing, then every check and test (lint, types, unit, end-to-end on real Asterisk).
+test: deps lint
+	@$(BIN)/python -m pytest
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: deps
+	$(BIN)/python -m pytest tests/unit
+
+e2e: deps
+	$(BIN)/python -m pytest tests/e2e
+
+check: deps
+	$(BIN)/unico check .
+
+bench: deps
+	$(BIN)/python -m benchmarks
+
+clean:
+	@$(BIN)/unico asterisk stop 2>/dev/null || true
+	rm -rf .venv .unico recordings/tts

@@ -1,0 +1,104 @@
+"""Fixtures for the end-to-end suite: real Asterisk, real controller process, real database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from contacts import ContactStore
+from tests.e2e.rig import ARTIFACTS, Controller, Records, copy_config, rig_settings, wait_for
+from unico import pbx
+from unico.settings import Settings
+
+FLOWS = Path(__file__).with_name("flows.yaml")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("unico-state")
+
+
+@pytest.fixture(scope="session")
+def asterisk(state_dir: Path) -> Iterator[Settings]:
+    """The ``test`` Asterisk instance, installed (cached) and started once per session."""
+    settings = rig_settings(state_dir)
+    pbx.install(settings)
+    pbx.start(settings)
+    try:
+        yield settings
+    finally:
+        pbx.stop(settings)
+
+
+@pytest.fixture(scope="session")
+def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_config(tmp_path_factory.mktemp("config") / "unico", FLOWS)
+
+
+@pytest.fixture(scope="session")
+def controller(asterisk: Settings, config_dir: Path) -> Iterator[Controller]:
+    """One controller process for the session; tests that stop or kill it start it again."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / "controller.log"
+    log.unlink(missing_ok=True)
+    process = Controller(asterisk, config_dir, log)
+    process.start()
+    asyncio.run(process.wait_ready())
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+async def records(controller: Controller) -> AsyncIterator[Records]:
+    store = ContactStore(controller.settings.db_url)
+    await store.open()
+    try:
+        yield Records(store)
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def rig(controller: Controller, records: Records) -> AsyncIterator[Controller]:
+    """The running controller; after the test, checks that nothing leaked anywhere.
+
+    Leaks looked for: calls, timers, running actions and actors in the controller; channels and
+    bridges in Asterisk; contact records left open in the database.
+    """
+    if not controller.running:
+        controller.start()
+    await controller.wait_ready()
+    yield controller
+    if not controller.running:
+        return
+
+    async def settled() -> dict[str, object] | None:
+        health = await controller.health()
+        if not health:
+            return None
+        busy = {k: health[k] for k in ("calls", "timers", "actions", "actors") if health[k]}
+        return None if busy else health
+
+    await wait_for(settled, timeout=20, what="controller idle (no calls, timers, actions, actors)")
+    settings = controller.settings
+
+    async def asterisk_clean() -> bool:
+        channels = await asyncio.to_thread(pbx.ari_get, settings, "/channels")
+        bridges = await asyncio.to_thread(pbx.ari_get, settings, "/bridges")
+        return not channels and not bridges
+
+    await wait_for(asterisk_clean, timeout=15, what="no channels or bridges left in Asterisk")
+    assert await records.store.open_contacts() == [], "contact records left open"
+    health = await controller.health()
+    assert health is not None and health["handler_errors"] == 0, controller.log_text()[-3000:]
