@@ -39,18 +39,20 @@ class Outcome(StrEnum):
 class IvrStep(TypedDict):
     """One step of the IVR path, as stored in ``contacts.ivr_path``.
 
-    ``at`` is an ISO 8601 timestamp with offset (UTC), ``digits`` what the caller keyed, if any.
+    ``at`` is an ISO 8601 timestamp with offset (UTC), ``digits`` what the caller keyed, if any,
+    ``note`` how the IVR took it (``choice``, ``invalid``, ``timeout``, an action's result ...).
     """
 
     node: str
     kind: str
     digits: str | None
+    note: str | None
     at: str
 
 
-def make_step(node: str, kind: str, digits: str | None, *, at: datetime) -> IvrStep:
-    """Build a step from typed values: ``make_step("main", "menu", "1", at=now)``."""
-    return {"node": node, "kind": kind, "digits": digits, "at": require_aware("at", at).isoformat()}
+def make_step(node: str, kind: str, digits: str | None, *, at: datetime, note: str | None = None) -> IvrStep:
+    """Build a step from typed values: ``make_step("main", "input", "1", at=now, note="choice")``."""
+    return {"node": node, "kind": kind, "digits": digits, "note": note, "at": require_aware("at", at).isoformat()}
 
 
 def parse_step(raw: Mapping[str, object]) -> IvrStep:
@@ -60,6 +62,9 @@ def parse_step(raw: Mapping[str, object]) -> IvrStep:
     and not later inside a flush.
     """
     node, kind, digits, at = raw.get("node"), raw.get("kind"), raw.get("digits"), raw.get("at")
+    note = raw.get("note")
+    if note is not None and not isinstance(note, str):
+        raise ValueError(f"ivr step: 'note' must be a string or None, got {note!r}")
     if not isinstance(node, str) or not node:
         raise ValueError(f"ivr step: 'node' must be a non-empty string, got {node!r}")
     if not isinstance(kind, str) or not kind:
@@ -75,7 +80,7 @@ def parse_step(raw: Mapping[str, object]) -> IvrStep:
     except ValueError:
         raise ValueError(f"ivr step: 'at' is not an ISO timestamp: {at!r}") from None
     require_aware("at", parsed)
-    return {"node": node, "kind": kind, "digits": digits, "at": at}
+    return {"node": node, "kind": kind, "digits": digits, "note": note, "at": at}
 
 
 def require_aware(name: str, value: datetime) -> datetime:

@@ -507,7 +507,7 @@ class Session:
             self.vars[node.var] = self._recording_name
             self.recording = self._recording_name
             self._step("recording", note="caller hung up while recording")
-        self._step("hangup", note="caller")
+        self._step("end", note="caller hung up")
         self.outcome = self.outcome or "abandoned_ivr"
         self.phase = Phase.DONE
         self.hangup_reason = "caller"

@@ -152,9 +152,11 @@ class IvrCall:
             except Exception:
                 self.deps.stats.errors += 1
                 log.exception("call %s: command %s failed", self.channel_id, type(command).__name__)
+                # A prompt or recording that cannot start would leave the caller in silence: move on.
                 if isinstance(command, engine.Play):
-                    # A prompt that cannot start would leave the caller in silence: move on.
                     await self._run(self.session.handle(engine.PlaybackFinished(command.playback_id, failed=True)))
+                elif isinstance(command, engine.StartRecording):
+                    await self._run(self.session.handle(engine.RecordingFailed(command.name, "could not start")))
 
     async def _execute(self, command: engine.Command) -> None:
         rest = self.deps.rest

@@ -27,6 +27,7 @@ from unico.ari import (
     AriEventStream,
     AriRest,
     ChannelDtmfReceived,
+    ChannelHangupRequest,
     Connected,
     Disconnected,
     Dispatcher,
@@ -70,6 +71,7 @@ class CallActor:
 
     async def on_event(self, event: Event | Internal) -> Outcome | None:
         call = self.call
+        log.debug("call %s: event %s", call.channel_id, type(event).__name__)
         if isinstance(event, StasisStart):
             await call.start(answer=self.answer)
         elif isinstance(event, ChannelDtmfReceived):
@@ -77,14 +79,16 @@ class CallActor:
         elif isinstance(event, PlaybackFinished):
             playback = event.playback
             if playback.failed:
-                log.warning("call %s: playback of %s failed", call.channel_id, ",".join(playback.media_uri))
+                log.warning("call %s: playback of %s failed", call.channel_id, playback.media_uri)
             await call.feed(engine.PlaybackFinished(playback.id, failed=playback.failed))
         elif isinstance(event, RecordingFinished):
             rec = event.recording
             await call.feed(engine.RecordingFinished(rec.name, _seconds(rec.talking_duration, rec.duration)))
         elif isinstance(event, RecordingFailed):
             await call.feed(engine.RecordingFailed(event.recording.name, event.recording.cause or "failed"))
-        elif isinstance(event, StasisEnd):
+        elif isinstance(event, ChannelHangupRequest | StasisEnd):
+            # The hang-up request comes first; the playback it cuts short then reports "finished"
+            # (state failed) before StasisEnd, and must not move the caller on to the next node.
             await call.close()
         elif isinstance(event, Internal):
             await call.feed(event.event)

@@ -197,7 +197,8 @@ def path_of(record: ContactRecord) -> list[tuple[str, str | None, str | None]]:
 
 
 def nodes_visited(record: ContactRecord) -> list[str]:
-    return [str(s["node"]) for s in record.ivr_path if s["kind"] not in ("input", "result", "fallback", "hangup")]
+    skipped = ("input", "result", "fallback", "recording", "end")
+    return [str(s["node"]) for s in record.ivr_path if s["kind"] not in skipped]
 
 
 def inputs(record: ContactRecord) -> list[tuple[str, str | None, str | None]]:

@@ -191,7 +191,7 @@ async def test_given_recording_when_hash_pressed_then_message_saved_and_call_goe
     result = await call(rig, "7003", caller).pause(1500).play_audio().dtmf("#").expect_bye(15_000).run()
     assert result.remote_bye, result.explain()
     record = await records.finished_for(caller)
-    assert nodes_visited(record) == ["t_record", "t_done"]
+    assert nodes_visited(record) == ["t_record", "t_thanks"]
     assert record.outcome == "complaint"
     assert record.recording and audio_seconds(recording_file(rig, record.recording)) > 2.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +15,13 @@ from tests.e2e.test_ivr_calls import call, caller_id
 
 
 @pytest.fixture
-def flows(config_dir: Path) -> Iterator[Path]:
-    """The tests' flow file inside the controller's config folder, restored after the test."""
+async def flows(config_dir: Path, rig: Controller) -> AsyncIterator[Path]:
+    """The tests' flow file in the controller's config folder; restored and reloaded afterwards."""
     path = config_dir / "dialplan" / "flows.yaml"
     original = path.read_text()
     yield path
     path.write_text(original)
+    await reload_back(rig)
 
 
 async def reload_back(rig: Controller) -> None:
@@ -43,8 +44,6 @@ async def test_given_syntax_error_when_reload_requested_then_refused_with_file_l
     result = await call(rig, "7001", caller).pause(500).dtmf("1").expect_bye(15_000).run()
     assert result.remote_bye, result.explain()
     assert (await records.finished_for(caller)).outcome == "contained"
-    flows.write_text(flows.read_text().replace("    type: [menu\n", "    type: menu\n", 1))
-    await reload_back(rig)
 
 
 @pytest.mark.parametrize(

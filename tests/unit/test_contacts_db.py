@@ -384,7 +384,7 @@ async def test_given_contacts_when_print_recent_as_json_then_lines_parse_with_fi
     first = lines[1]
     for key in ("caller", "dialled", "started_at", "ended_at", "ivr_path", "outcome", "language", "recording"):
         assert key in first
-    assert first["ivr_path"] == [{"node": "main", "kind": "menu", "digits": "1", "at": T0.isoformat()}]
+    assert first["ivr_path"] == [{"node": "main", "kind": "menu", "digits": "1", "note": None, "at": T0.isoformat()}]
     assert datetime.fromisoformat(first["started_at"]) == T0
     assert (first["outcome"], first["recording"], lines[0]["caller"]) == ("contained", "r/c-1.wav", None)
 

@@ -38,7 +38,7 @@ def _record(**overrides: Any) -> ContactRecord:
 def test_given_typed_values_when_make_step_then_iso_utc_timestamp() -> None:
     step = make_step("main", "menu", "1", at=T0.astimezone(timezone(timedelta(hours=2))))
 
-    assert step == {"node": "main", "kind": "menu", "digits": "1", "at": "2025-03-01T09:00:00+00:00"}
+    assert step == {"node": "main", "kind": "menu", "digits": "1", "note": None, "at": "2025-03-01T09:00:00+00:00"}
     assert parse_step(step) == step
 
 
@@ -50,6 +50,7 @@ def test_given_typed_values_when_make_step_then_iso_utc_timestamp() -> None:
         ({"node": "main", "kind": "menu", "digits": 1, "at": "2025-03-01T09:00:00+00:00"}, "'digits'"),
         ({"node": "main", "kind": "menu", "digits": None, "at": "yesterday"}, "'at'"),
         ({"node": "main", "kind": "menu", "digits": None, "at": "2025-03-01T09:00:00"}, "naive"),
+        ({"node": "main", "kind": "input", "digits": None, "note": 3, "at": "2025-03-01T09:00:00+00:00"}, "'note'"),
     ],
 )
 def test_given_malformed_step_when_parsed_then_value_error_names_the_key(raw: dict[str, Any], message: str) -> None:

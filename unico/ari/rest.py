@@ -468,7 +468,7 @@ class AriRest:
     ) -> Playback:
         """Queue ``media`` (``sound:``, ``recording:``, ``digits:`` ...) as one playback.
 
-        Several URIs are sent as repeated ``media`` parameters and play back to back.
+        Several URIs are sent as one comma-separated ``media`` value and play back to back.
         """
         segs = ("channels", _segment(channel_id, "channel_id"), "play")
         return await self._play(segs, playback_id, media, lang)
@@ -488,7 +488,11 @@ class AriRest:
     async def _play(self, segs: tuple[str, ...], playback_id: str, media: Sequence[str], lang: str | None) -> Playback:
         if isinstance(media, str) or not media or not all(media):
             raise AriBadArgument("media must be a non-empty list of non-empty URIs")
-        params = _params([*(("media", uri) for uri in media), ("lang", lang)])
+        if any("," in uri for uri in media):
+            raise AriBadArgument("a media URI cannot contain ','")
+        # ARI takes a list as ONE comma-separated value; repeated ``media`` parameters are not
+        # joined (Asterisk 22.10.1 plays only the last one).
+        params = _params([("media", ",".join(media)), ("lang", lang)])
         path = (*segs, _segment(playback_id, "playback_id"))
         return await self._obj(Playback.from_json, "POST", path, params)
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from unico.pbx.install import PbxError
 from unico.settings import Settings
 
-INSTANCE_SUBDIRS = ("etc", "etc/generated", "run", "log", "spool", "db", "sounds", "cache")
+INSTANCE_SUBDIRS = ("etc", "etc/generated", "run", "log", "spool", "db", "sounds", "cache", "spool/recording")
 INSTANCE_DIR_PLACEHOLDER = "@INSTANCE_DIR@"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 # ';' starts a comment in Asterisk config files, '[' a section; line breaks end a value.

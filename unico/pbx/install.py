@@ -75,6 +75,7 @@ def install(settings: Settings) -> None:
     root.parent.mkdir(parents=True, exist_ok=True)
     with _lock(root.parent / f".{root.name}.lock"):
         if is_installed(settings):
+            _fix_up(root)  # idempotent: roots made by an older version get today's adjustments
             progress(f"Asterisk root ready at {root}")
             return
         if root.exists():
