@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BIN := .venv/bin
 export UNICO_HOME := $(CURDIR)
 
-.PHONY: run test lint unit e2e bench deps asterisk check clean
+.PHONY: run test lint unit e2e deps asterisk check clean
 
 deps:
 	@scripts/bootstrap.sh
@@ -35,9 +35,6 @@ e2e: deps
 
 check: deps
 	$(BIN)/unico check .
-
-bench: deps
-	$(BIN)/python -m benchmarks
 
 clean:
 	@$(BIN)/unico asterisk stop 2>/dev/null || true

@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # aiosqlite logs every statement at DEBUG, which would drown the controller's own log
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     if args.command == "run":
         from unico.main import serve
 

@@ -73,12 +73,13 @@ async def records(controller: Controller) -> AsyncIterator[Records]:
 async def rig(controller: Controller, records: Records) -> AsyncIterator[Controller]:
     """The running controller; after the test, checks that nothing leaked anywhere.
 
-    Leaks looked for: calls, timers, running actions and actors in the controller; channels and
+    Leaks looked for: calls, timers, running actions, actors and asyncio tasks (against the count
+    before the test) in the controller; channels and
     bridges in Asterisk; contact records left open in the database.
     """
     if not controller.running:
         controller.start()
-    await controller.wait_ready()
+    baseline = await controller.wait_ready()
     yield controller
     if not controller.running:
         return
@@ -88,9 +89,11 @@ async def rig(controller: Controller, records: Records) -> AsyncIterator[Control
         if not health:
             return None
         busy = {k: health[k] for k in ("calls", "timers", "actions", "actors") if health[k]}
+        if health["tasks"] > baseline["tasks"]:
+            busy["tasks"] = health["tasks"]
         return None if busy else health
 
-    await wait_for(settled, timeout=20, what="controller idle (no calls, timers, actions, actors)")
+    await wait_for(settled, timeout=20, what="controller idle (no calls, timers, actions, actors, extra tasks)")
     settings = controller.settings
 
     async def asterisk_clean() -> bool:
