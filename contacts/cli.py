@@ -91,7 +91,16 @@ def format_table(records: Sequence[ContactRecord]) -> str:
 
 def format_path(path: Sequence[IvrStep]) -> str:
     """``main:1 > parcel:123456 > goodbye``: node names with the digits keyed there."""
-    text = " > ".join(f"{s['node']}:{s['digits']}" if s["digits"] else s["node"] for s in path)
+    # A path holds node visits plus steps about them (inputs, results, the end); show one entry a
+    # visit, with every key sequence entered there.
+    entries: list[str] = []
+    for step in path:
+        if step["kind"] == "input":
+            if step["digits"] and entries:
+                entries[-1] += f":{step['digits']}"
+        elif step["kind"] not in ("result", "fallback", "recording", "end"):
+            entries.append(step["node"])
+    text = " > ".join(entries)
     return text if len(text) <= PATH_WIDTH else text[: PATH_WIDTH - 1] + "…"
 
 

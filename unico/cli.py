@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # aiosqlite logs every statement at DEBUG, which would drown the controller's own log
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "run":
         from unico.main import serve
 

@@ -394,7 +394,11 @@ async def test_given_contacts_when_print_recent_as_table_then_header_and_one_row
 ) -> None:
     await _start(store, "c-1", T0)
     await _finish(
-        store, "c-1", T0 + timedelta(seconds=40), Outcome.CONTAINED, ivr_path=[make_step("main", "menu", "3", at=T0)]
+        store,
+        "c-1",
+        T0 + timedelta(seconds=40),
+        Outcome.CONTAINED,
+        ivr_path=[make_step("main", "menu", None, at=T0), make_step("main", "input", "3", at=T0, note="choice")],
     )
     await _start(store, "c-2", T0 + timedelta(minutes=1))
     out = io.StringIO()

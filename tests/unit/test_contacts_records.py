@@ -139,7 +139,14 @@ def test_given_no_ini_file_when_alembic_config_built_then_script_location_is_the
 
 
 def test_given_records_when_format_table_then_aligned_rows_with_path_digits() -> None:
-    long_path = tuple(make_step(f"node{i}", "menu", str(i), at=T0) for i in range(20))
+    long_path = tuple(
+        step
+        for i in range(20)
+        for step in (
+            make_step(f"node{i}", "menu", None, at=T0),
+            make_step(f"node{i}", "input", str(i), at=T0, note="choice"),
+        )
+    )
     records = [
         _record(id="c-2", caller=None, ivr_path=long_path),
         _record(ended_at=T0 + timedelta(seconds=42), outcome="contained", recording="r/c-1.wav"),
@@ -152,3 +159,11 @@ def test_given_records_when_format_table_then_aligned_rows_with_path_digits() ->
     assert "42" in lines[2] and "r/c-1.wav" in lines[2]
     assert len(format_path(long_path)) == PATH_WIDTH
     assert format_path((make_step("bye", "prompt", None, at=T0),)) == "bye"
+    # retries show every key sequence on their node; the caller's hang-up adds no entry
+    retried = (
+        make_step("code", "collect", None, at=T0),
+        make_step("code", "input", "12", at=T0, note="invalid"),
+        make_step("code", "input", "1234", at=T0, note="valid"),
+        make_step("code", "end", None, at=T0, note="caller hung up"),
+    )
+    assert format_path(retried) == "code:12:1234"
