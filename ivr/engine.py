@@ -318,7 +318,6 @@ class Session:
         if not media:
             return self._prompt_done()
         self._playback = self._id("pb")
-        self.phase = self.phase if self.phase is Phase.ENDING else Phase.PROMPT
         return [Play(self._playback, media, self.language)]
 
     def _stop_prompt(self) -> list[Command]:

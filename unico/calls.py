@@ -118,13 +118,7 @@ class IvrCall:
             return
         self._closed = True
         self.session.handle(engine.HungUp())
-        for handle in self._timers.values():
-            handle.cancel()
-        self.deps.stats.timers -= len(self._timers)
-        self._timers.clear()
-        for task in self._actions.values():
-            task.cancel()
-        self._actions.clear()
+        self._stop_work()
         session = self.session
         now = self.deps.clock()
         try:
@@ -142,6 +136,25 @@ class IvrCall:
             self.deps.stats.calls -= 1
             self.deps.stats.finished += 1
         log.info("call %s: ended, outcome %s", self.channel_id, session.outcome)
+
+    def detach(self) -> None:
+        """The controller stops while the caller is still connected: drop our timers and actions
+        but leave the contact record open. The caller stays in Stasis and the next controller's
+        reconciliation adopts the call (or closes the record if the caller has gone by then)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_work()
+        self.deps.stats.calls -= 1
+
+    def _stop_work(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self.deps.stats.timers -= len(self._timers)
+        self._timers.clear()
+        for task in self._actions.values():
+            task.cancel()
+        self._actions.clear()
 
     # --- commands -------------------------------------------------------------------------------
 

@@ -154,8 +154,9 @@ class Controller:
     async def close(self) -> None:
         await self.events.close()
         await self.dispatcher.close()
-        for call in list(self.calls.values()):
-            await call.close()
+        for call in self.calls.values():
+            call.detach()
+        self.calls.clear()
         await self.rest.close()
 
     @property

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import pytest
+
 from tests.e2e.rig import Controller, Records, inputs, nodes_visited, wait_for
 from tests.e2e.test_ivr_calls import call, caller_id
 from unico import pbx
@@ -53,8 +55,9 @@ async def test_given_controller_stopped_when_803160_called_then_dialplan_fallbac
     await rig.wait_ready()
 
 
-async def test_given_call_in_menu_when_controller_killed_and_restarted_then_call_is_adopted_and_served(
-    rig: Controller, records: Records
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+async def test_given_call_in_menu_when_controller_killed_or_stopped_and_restarted_then_call_is_adopted_and_served(
+    rig: Controller, records: Records, sig: signal.Signals
 ) -> None:
     caller = caller_id()
     # t_wait gives 20 s to choose; the caller presses 1 after 9 s, by when the new process is up
@@ -65,7 +68,7 @@ async def test_given_call_in_menu_when_controller_killed_and_restarted_then_call
         return bool(health and health["calls"] == 1)
 
     await wait_for(in_call, timeout=10, what="call in the controller")
-    rig.signal(signal.SIGKILL)
+    rig.signal(sig)
     assert rig.process is not None
     await asyncio.to_thread(rig.process.wait, 10)
     await asyncio.sleep(1.0)  # the caller is in Stasis with nobody listening
