@@ -1,5 +1,51 @@
-"""Skill-based automatic call distribution: queues, tiers and (soon) operators."""
+"""Skill-based automatic call distribution: skills, the operator roster, queues and escalation."""
 
-from acd.queues import QueueSpec, Tier
+from acd.agents import Agent, AgentState, IllegalTransition, apply, heal
+from acd.live import LiveState
+from acd.queues import (
+    TIERS,
+    EscalationStep,
+    OverflowTarget,
+    PriorityRule,
+    QueueSpec,
+    Requirements,
+    Strategy,
+    Tier,
+    next_change,
+    parse_step,
+    priority_for,
+    requirements_at,
+)
+from acd.roster import OperatorSpec, is_sip_username
+from acd.routing import OperatorView, WaitingCall, best_call, best_operator
+from acd.skills import Level, SkillKind, SkillSpec
 
-__all__ = ["QueueSpec", "Tier"]
+__all__ = [
+    "TIERS",
+    "Agent",
+    "AgentState",
+    "EscalationStep",
+    "IllegalTransition",
+    "Level",
+    "LiveState",
+    "OperatorSpec",
+    "OperatorView",
+    "OverflowTarget",
+    "PriorityRule",
+    "QueueSpec",
+    "Requirements",
+    "SkillKind",
+    "SkillSpec",
+    "Strategy",
+    "Tier",
+    "WaitingCall",
+    "apply",
+    "best_call",
+    "best_operator",
+    "heal",
+    "is_sip_username",
+    "next_change",
+    "parse_step",
+    "priority_for",
+    "requirements_at",
+]

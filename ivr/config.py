@@ -2,7 +2,9 @@
 
 Every file is parsed with line numbers (``ivr.source``), each item is validated by its pydantic
 model, then cross references are checked with all files known: node targets, prompts (with a text
-for every language), calendars, queues, action handlers and ``$variables``. All problems are
+for every language), calendars, queues, action handlers and ``$variables``; for the ACD, skills named
+by queues and operators, escalation steps and overflow targets, and that every queue has at least one
+operator who could take its calls. All problems are
 collected and raised together as ``ConfigErrors``, each naming file and line. The result is an
 immutable ``IvrConfig``; a running controller swaps it atomically on reload, and calls in progress
 keep the object they started with, so a reload never drops or disturbs a call.
@@ -11,11 +13,13 @@ Example::
 
     config = load_config(Path("dialplan"), Path("skills"))   # raises ConfigErrors
     config.numbers["803160"].entry                            # 'main'
+    config.operators["op1001"].skills                         # {'bancoposta': 9, ...}
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +27,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from acd.queues import QueueSpec
+from acd.queues import QueueSpec, misordered_steps, requirements_at
+from acd.roster import OperatorSpec, is_sip_username
+from acd.skills import SKILL_NAME, SkillSpec
 from ivr.actions import Registry, registry
 from ivr.hours import Calendar, CalendarSpec
 from ivr.schema import (
@@ -44,7 +50,7 @@ from ivr.schema import (
 from ivr.source import ConfigError, ConfigErrors, Location, YamlDocument, load_yaml
 
 DIALPLAN_SECTIONS = ("settings", "numbers", "prompts", "calendars", "nodes")
-SKILLS_SECTIONS = ("queues",)
+SKILLS_SECTIONS = ("skills", "operators", "queues")
 _NODE = TypeAdapter[Node](Node)
 _PROMPT = TypeAdapter(dict[str, str])
 
@@ -59,6 +65,8 @@ class IvrConfig:
     queues: dict[str, QueueSpec]
     version: str
     locations: dict[str, Location] = field(default_factory=dict)
+    skills: dict[str, SkillSpec] = field(default_factory=dict)
+    operators: dict[str, OperatorSpec] = field(default_factory=dict)
 
     def prompt_stem(self, name: str, language: str) -> str:
         """File stem of a text prompt's rendering: a hash of voice and text, so edits re-render."""
@@ -152,10 +160,11 @@ class _Collector:
             except ValidationError as exc:
                 self.invalid.setdefault(section, {})[name] = value
                 for err in exc.errors():
-                    loc = tuple(str(p) for p in err["loc"] if not _is_union_tag(p, value))
+                    # list indexes stay ints: the line map knows ("escalation", 1), not ("escalation", "1")
+                    loc = tuple(p if isinstance(p, int) else str(p) for p in err["loc"] if not _is_union_tag(p, value))
                     if err["type"].startswith("union_tag"):
                         loc = (*loc, "type")
-                    where = ".".join((name, *loc))
+                    where = ".".join((name, *map(str, loc)))
                     self.error(doc.where((*path, *loc)), f"{section} {where}: {_message(err)}")
         return result
 
@@ -223,9 +232,12 @@ def load_config(dialplan_dir: Path, skills_dir: Path | None = None, *, handlers:
     specs: dict[str, CalendarSpec] = collector.validate("calendars", CalendarSpec)
     nodes: dict[str, Node] = collector.validate("nodes", _NODE)
     queues: dict[str, QueueSpec] = collector.validate("queues", QueueSpec)
+    skills: dict[str, SkillSpec] = collector.validate("skills", SkillSpec)
+    operators: dict[str, OperatorSpec] = collector.validate("operators", OperatorSpec)
     calendars = {name: Calendar.from_spec(spec) for name, spec in specs.items()}
 
     _check_references(collector, settings, numbers, prompts, calendars, nodes, queues, handlers)
+    _check_acd(collector, skills, operators, queues)
     if collector.errors:
         raise ConfigErrors(collector.errors)
     locations = {name: where for name in nodes if (where := collector.where("nodes", name))}
@@ -238,6 +250,8 @@ def load_config(dialplan_dir: Path, skills_dir: Path | None = None, *, handlers:
         queues=queues,
         version=digest.hexdigest()[:12],
         locations=locations,
+        skills=skills,
+        operators=operators,
     )
 
 
@@ -319,6 +333,79 @@ def _check_references(
     for name, queue in queues.items():
         if queue.calendar not in calendar_names:
             c.error(c.where("queues", name, "calendar"), f"calendar {queue.calendar!r} is not defined")
+
+
+def _check_acd(
+    c: _Collector, skills: dict[str, SkillSpec], operators: dict[str, OperatorSpec], queues: dict[str, QueueSpec]
+) -> None:
+    """Skills, operators and queues against each other.
+
+    A check that depends on something already reported broken (an invalid operator, an unknown
+    skill) is skipped, so each mistake is reported once, where it was made.
+    """
+    broken = {section: set(names) for section, names in c.invalid.items()}
+    skill_names = set(skills) | broken.get("skills", set())
+    queue_names = set(queues) | broken.get("queues", set())
+    roster_complete = not broken.get("operators") and not broken.get("skills")
+    for name in skills:
+        if not re.match(SKILL_NAME, name):
+            c.error(c.where("skills", name), f"skill name {name!r} must be a lower-case word (a-z, 0-9, _)")
+
+    for op_id, operator in operators.items():
+        if not is_sip_username(op_id):
+            roster_complete = False
+            c.error(
+                c.where("operators", op_id),
+                f"operator id {op_id!r} is not a valid SIP username (1-40 letters, digits, '.', '_', '-')",
+            )
+        for skill in operator.skills:
+            if skill not in skill_names:
+                roster_complete = False
+                c.error(c.where("operators", op_id, "skills", skill), f"skill {skill!r} is not defined in 'skills:'")
+
+    for name, queue in queues.items():
+        known = True
+        for skill in queue.required_skills:
+            if skill not in skill_names:
+                known = False
+                c.error(
+                    c.where("queues", name, "required_skills", skill), f"skill {skill!r} is not defined in 'skills:'"
+                )
+        for i, step in enumerate(queue.escalation):
+            where = c.where("queues", name, "escalation", i)
+            for skill in step.need or {}:
+                if skill not in skill_names:
+                    known = False
+                    c.error(where, f"queue {name!r}: skill {skill!r} is not defined in 'skills:'")
+            target = step.overflow
+            if target is None:
+                continue
+            if target.kind == "queue" and target.name not in queue_names:
+                c.error(where, f"queue {name!r} overflows to {target.name!r}, which is neither a queue nor a tier")
+            elif target.kind == "queue" and target.name == name:
+                c.error(where, f"queue {name!r} overflows to itself")
+            elif (
+                target.kind == "tier"
+                and roster_complete
+                and not any(target.name in o.tiers for o in operators.values())
+            ):
+                c.error(where, f"queue {name!r} overflows to tier {target.name!r}, which has no operators")
+        for i in misordered_steps(queue):
+            before, step = queue.escalation[i - 1], queue.escalation[i]
+            c.error(
+                c.where("queues", name, "escalation", i),
+                f"queue {name!r}: step {step.text!r} ({step.after_seconds}s) must come later than the step before "
+                f"({before.after_seconds}s); list the steps in increasing time order",
+            )
+        if known and roster_complete:
+            needed, _ = requirements_at(queue, 0)
+            if not any(queue.tier in o.tiers and o.has_skills(needed) for o in operators.values()):
+                wanted = " and ".join(f"{skill} >= {level}" for skill, level in sorted(needed.items()))
+                c.error(
+                    c.where("queues", name),
+                    f"queue {name!r} can never be served: no operator in tier {queue.tier!r}"
+                    + (f" has {wanted}" if wanted else ""),
+                )
 
 
 def _check_action(c: _Collector, name: str, node: ActionNode, handlers: Registry) -> None:

@@ -130,6 +130,17 @@ def _asterisk(settings: object, action: str, rest: list[str]) -> int:
         if action == "install":
             pbx.install(settings)
         elif action == "start":
+            # The roster's softphone endpoints must be on disk before Asterisk reads pjsip.conf.
+            from ivr.config import load_config
+            from ivr.source import ConfigErrors
+            from unico.pbx.operators import write_operators
+
+            try:
+                config = load_config(settings.dialplan_dir, settings.skills_dir)
+            except ConfigErrors as exc:
+                print(f"configuration refused, Asterisk not started:\n{exc}", file=sys.stderr)
+                return 1
+            write_operators(settings, config)
             pbx.start(settings)
         elif action == "stop":
             pbx.stop(settings)

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from contacts import ContactStore
-from tests.e2e.rig import ARTIFACTS, Controller, Records, copy_config, rig_settings, wait_for
+from ivr.config import load_config
+from tests.e2e.rig import ARTIFACTS, ROOT, Controller, Records, copy_config, rig_settings, wait_for
 from unico import pbx
+from unico.pbx.operators import write_operators
 from unico.settings import Settings
 
 FLOWS = Path(__file__).with_name("flows.yaml")
@@ -32,6 +34,7 @@ def asterisk(state_dir: Path) -> Iterator[Settings]:
     """The ``test`` Asterisk instance, installed (cached) and started once per session."""
     settings = rig_settings(state_dir)
     pbx.install(settings)
+    write_operators(settings, load_config(ROOT / "dialplan", ROOT / "skills"))
     pbx.start(settings)
     try:
         yield settings

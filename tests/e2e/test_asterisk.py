@@ -271,3 +271,21 @@ def test_given_running_instance_when_stopped_then_status_reports_not_running(
     assert pbx.status(pbx_settings).startswith("not running")
     with pytest.raises(pbx.PbxNotRunning):
         pbx.cli(pbx_settings, "core show version")
+
+
+def test_given_roster_when_instance_started_then_every_operator_endpoint_has_digest_auth(
+    pbx_settings: Settings,
+) -> None:
+    from ivr.config import load_config
+    from unico.pbx.operators import ensure_operator_passwords
+
+    config = load_config(REPO / "dialplan", REPO / "skills")
+    endpoints = pbx.cli(pbx_settings, "pjsip show endpoints")
+    for operator in config.operators:
+        assert f"Endpoint:  {operator}" in endpoints, endpoints
+        auth = pbx.cli(pbx_settings, f"pjsip show auth {operator}")
+        assert f"username          : {operator}" in auth.replace("\t", " ") or operator in auth, auth
+    passwords = ensure_operator_passwords(pbx_settings.state_dir, list(config.operators))
+    generated = (pbx.instance_dir(pbx_settings) / "etc" / "generated" / "pjsip_operators.conf").read_text()
+    assert all(p.get_secret_value() in generated for p in passwords.values())
+    assert not any(p.get_secret_value() in endpoints for p in passwords.values())

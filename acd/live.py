@@ -1,0 +1,322 @@
+"""Live ACD state in Redis: agent states, waiting calls and atomic claims.
+
+Redis holds only what changes every second and is rebuildable: after a Redis restart the controller
+calls ``wipe`` and writes back every agent (from the roster, ARI endpoint states and the contact
+records) and every waiting call (from the channels still in holding bridges). Nothing here is the
+source of truth for history; the database is.
+
+Key layout (``P`` is the prefix given to ``LiveState``, for example ``"unico:"``)::
+
+    P agents                set   ids of every agent written here
+    P agent:<id>            hash  state, reason, since, call_id, registered (1/0), last_call_end,
+                                  controller, token (the claim holder; empty when unclaimed)
+    P queue:<name>          zset  call ids waiting in the queue, score = original enqueue time
+                                  (Redis drops it when empty; queue names come from the config)
+    P call:<id>             hash  queue, priority, enqueued_at, tier, requirements (JSON),
+                                  status (waiting | claimed), agent, controller, token
+
+Claims (``claim`` / ``release``) are single Lua scripts (EVALSHA, re-loaded on NOSCRIPT by redis-py's
+registered scripts), so several controllers on the same Redis never give one agent two calls nor one
+call two agents: Redis runs a script to completion before any other command. ``set_agent`` is a
+compare-and-set on the agent's state for the same reason: a pause arriving from the REST API must not
+overwrite a claim made a microsecond earlier by another controller.
+
+The optional fencing token is stored with the claim and must be presented again to release it, so a
+restarted controller reusing its id cannot release a claim its previous incarnation made.
+
+Times are seconds from the injected clock, passed in by the caller.
+
+Example::
+
+    live = LiveState(redis.asyncio.Redis(decode_responses=True), prefix="unico:")
+    await live.add_call(call)
+    if await live.claim("op1003", call.call_id, "ctl-a", now=clock()):
+        ...  # ring op1003's softphone
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+
+from acd.agents import Agent, AgentState, NotReadyReason
+from acd.routing import WaitingCall
+
+_CLAIM: Final = """
+-- KEYS: agent hash, call hash, queue zset
+-- ARGV: agent id, call id, controller id, fencing token, now, queue name
+local agent = redis.call('HMGET', KEYS[1], 'state', 'registered', 'call_id')
+if agent[1] ~= 'ready' or agent[2] ~= '1' or (agent[3] and agent[3] ~= '') then return 0 end
+local call = redis.call('HMGET', KEYS[2], 'status', 'queue')
+if call[1] ~= 'waiting' or call[2] ~= ARGV[6] then return 0 end
+if not redis.call('ZSCORE', KEYS[3], ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'ringing', 'reason', '', 'since', ARGV[5], 'call_id', ARGV[2],
+           'controller', ARGV[3], 'token', ARGV[4])
+redis.call('HSET', KEYS[2], 'status', 'claimed', 'agent', ARGV[1], 'controller', ARGV[3], 'token', ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[2])
+return 1
+"""
+
+_RELEASE: Final = """
+-- KEYS: agent hash, call hash, queue zset
+-- ARGV: agent id, call id, controller id, fencing token, now, queue name, agent state, reason, requeue (1/0)
+local agent = redis.call('HMGET', KEYS[1], 'call_id', 'controller', 'token')
+if agent[1] ~= ARGV[2] or agent[2] ~= ARGV[3] or agent[3] ~= ARGV[4] then return 0 end
+local call = redis.call('HMGET', KEYS[2], 'status', 'agent', 'queue', 'enqueued_at')
+if call[1] ~= 'claimed' or call[2] ~= ARGV[1] or call[3] ~= ARGV[6] then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[7], 'reason', ARGV[8], 'since', ARGV[5], 'call_id', '',
+           'controller', '', 'token', '')
+if ARGV[9] == '1' then
+  redis.call('HSET', KEYS[2], 'status', 'waiting', 'agent', '', 'controller', '', 'token', '')
+  redis.call('ZADD', KEYS[3], call[4], ARGV[2])
+else
+  redis.call('DEL', KEYS[2])
+end
+return 1
+"""
+
+_SET_AGENT: Final = """
+-- KEYS: agent hash, agents set
+-- ARGV: agent id, expected state ('' = any), then field/value pairs
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if redis.call('HGET', KEYS[1], 'call_id') == '' then
+  redis.call('HSET', KEYS[1], 'controller', '', 'token', '')
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def _optional_float(value: str) -> float | None:
+    return float(value) if value else None
+
+
+class LiveState:
+    """Agent states, waiting calls and claims under one key prefix (see the module docstring).
+
+    The Redis client may use ``decode_responses`` or not; values are decoded here.
+    """
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
+        self.prefix = prefix
+        self._claim = redis.register_script(_CLAIM)
+        self._release = redis.register_script(_RELEASE)
+        self._set_agent = redis.register_script(_SET_AGENT)
+
+    # --- keys --------------------------------------------------------------------------------
+
+    def agent_key(self, agent_id: str) -> str:
+        return f"{self.prefix}agent:{agent_id}"
+
+    def call_key(self, call_id: str) -> str:
+        return f"{self.prefix}call:{call_id}"
+
+    def queue_key(self, queue: str) -> str:
+        return f"{self.prefix}queue:{queue}"
+
+    @property
+    def agents_key(self) -> str:
+        return f"{self.prefix}agents"
+
+    # --- agents ------------------------------------------------------------------------------
+
+    async def set_agent(self, agent: Agent, *, expected: AgentState | None = None) -> bool:
+        """Write ``agent``; with ``expected``, only if the stored state is still ``expected``.
+
+        Pass the state you read before computing ``agent`` with ``acd.agents.apply``: ``False``
+        means another controller changed the agent meanwhile (for example claimed it), so re-read.
+        A claim's holder is kept while the agent has a call and cleared once it has none.
+        """
+        fields = {
+            "state": agent.state.value,
+            "reason": agent.reason.value if agent.reason is not None else "",
+            "since": repr(agent.since),
+            "call_id": agent.call_id or "",
+            "registered": "1" if agent.registered else "0",
+            "last_call_end": repr(agent.last_call_end) if agent.last_call_end is not None else "",
+        }
+        args: list[str] = [agent.id, expected.value if expected is not None else ""]
+        for name, value in fields.items():
+            args += [name, value]
+        result = await self._set_agent(keys=[self.agent_key(agent.id), self.agents_key], args=args)
+        return bool(result)
+
+    async def get_agent(self, agent_id: str) -> Agent | None:
+        raw = await self._redis.hgetall(self.agent_key(agent_id))
+        if not raw:
+            return None
+        data = {_text(k): _text(v) for k, v in raw.items()}
+        return Agent(
+            id=agent_id,
+            state=AgentState(data["state"]),
+            reason=NotReadyReason(data["reason"]) if data.get("reason") else None,
+            since=float(data["since"]),
+            call_id=data.get("call_id") or None,
+            registered=data.get("registered") == "1",
+            last_call_end=_optional_float(data.get("last_call_end", "")),
+        )
+
+    async def claim_holder(self, agent_id: str) -> tuple[str, str] | None:
+        """(controller id, fencing token) of the claim on ``agent_id``, if any."""
+        controller, token = await self._redis.hmget(self.agent_key(agent_id), ["controller", "token"])
+        return (_text(controller), _text(token)) if _text(controller) else None
+
+    async def agent_ids(self) -> list[str]:
+        return sorted(_text(member) for member in await self._redis.smembers(self.agents_key))
+
+    async def remove_agent(self, agent_id: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.agent_key(agent_id))
+            pipe.srem(self.agents_key, agent_id)
+            await pipe.execute()
+
+    # --- waiting calls -----------------------------------------------------------------------
+
+    async def add_call(self, call: WaitingCall) -> None:
+        """Put ``call`` in its queue's line, ordered by its (original) enqueue time."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self.call_key(call.call_id),
+                mapping={
+                    "queue": call.queue,
+                    "priority": str(call.priority),
+                    "enqueued_at": repr(call.enqueued_at),
+                    "tier": call.tier,
+                    "requirements": json.dumps(dict(call.requirements), sort_keys=True),
+                    "status": "waiting",
+                    "agent": "",
+                    "controller": "",
+                    "token": "",
+                },
+            )
+            pipe.zadd(self.queue_key(call.queue), {call.call_id: call.enqueued_at})
+            await pipe.execute()
+
+    async def remove_call(self, call_id: str) -> bool:
+        """Forget a call (the caller hung up while waiting, or the conversation began)."""
+        queue = await self._call_queue(call_id)
+        if queue is None:
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.call_key(call_id))
+            pipe.zrem(self.queue_key(queue), call_id)
+            await pipe.execute()
+        return True
+
+    async def waiting(self, queue: str) -> list[WaitingCall]:
+        """Calls still waiting in ``queue``, earliest enqueue time first."""
+        ids = [_text(member) for member in await self._redis.zrange(self.queue_key(queue), 0, -1)]
+        calls = [await self._get_call(call_id) for call_id in ids]
+        return [call for call in calls if call is not None]
+
+    async def all_waiting(self, queues: Iterable[str]) -> list[WaitingCall]:
+        """Waiting calls of all ``queues`` (the snapshot ``acd.routing.best_call`` reads)."""
+        return [call for queue in sorted(set(queues)) for call in await self.waiting(queue)]
+
+    async def _call_queue(self, call_id: str) -> str | None:
+        queue = _text(await self._redis.hget(self.call_key(call_id), "queue"))
+        return queue or None
+
+    async def _get_call(self, call_id: str) -> WaitingCall | None:
+        raw = await self._redis.hgetall(self.call_key(call_id))
+        if not raw:
+            return None
+        data = {_text(k): _text(v) for k, v in raw.items()}
+        requirements: Mapping[str, int] = json.loads(data["requirements"])
+        return WaitingCall(
+            call_id=call_id,
+            queue=data["queue"],
+            priority=int(data["priority"]),
+            enqueued_at=float(data["enqueued_at"]),
+            requirements=requirements,
+            tier=data["tier"],
+        )
+
+    # --- claims ------------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        agent_id: str,
+        call_id: str,
+        controller_id: str,
+        fencing_token: str | None = None,
+        *,
+        now: float,
+    ) -> bool:
+        """Atomically give ``call_id`` to ``agent_id``; ``False`` if either is no longer free.
+
+        Succeeds only if the agent is ``ready``, registered and holds no call, and the call is still
+        waiting in its queue. Then the agent becomes ``ringing`` with the call, and the call leaves
+        its line. Losing is normal under contention: route again on a fresh snapshot.
+        """
+        queue = await self._call_queue(call_id)
+        if queue is None:
+            return False
+        result = await self._claim(
+            keys=[self.agent_key(agent_id), self.call_key(call_id), self.queue_key(queue)],
+            args=[agent_id, call_id, controller_id, fencing_token or "", repr(now), queue],
+        )
+        return bool(result)
+
+    async def release(
+        self,
+        agent_id: str,
+        call_id: str,
+        controller_id: str,
+        fencing_token: str | None = None,
+        *,
+        now: float,
+        agent_state: AgentState = AgentState.NOT_READY,
+        reason: NotReadyReason | None = NotReadyReason.RING_NO_ANSWER,
+        requeue: bool = True,
+    ) -> bool:
+        """Undo a claim made by the same controller (and token); ``False`` if it is not theirs.
+
+        The agent goes to ``agent_state`` (by default ``not_ready(ring_no_answer)``). With ``requeue``
+        the call goes back to the head of its line with its original enqueue time, so it keeps its
+        place; without (the caller hung up while ringing) the call is forgotten.
+        """
+        queue = await self._call_queue(call_id)
+        if queue is None:
+            return False
+        result = await self._release(
+            keys=[self.agent_key(agent_id), self.call_key(call_id), self.queue_key(queue)],
+            args=[
+                agent_id,
+                call_id,
+                controller_id,
+                fencing_token or "",
+                repr(now),
+                queue,
+                agent_state.value,
+                reason.value if reason is not None else "",
+                "1" if requeue else "0",
+            ],
+        )
+        return bool(result)
+
+    # --- rebuild -----------------------------------------------------------------------------
+
+    async def keys(self) -> list[str]:
+        """Every key under this prefix (for rebuilds and for tests that check nothing leaked)."""
+        return sorted([_text(key) async for key in self._redis.scan_iter(match=f"{self.prefix}*", count=500)])
+
+    async def wipe(self) -> int:
+        """Delete every key under this prefix; a rebuild after a Redis restart starts here."""
+        keys = await self.keys()
+        if keys:
+            await self._redis.delete(*keys)
+        return len(keys)

@@ -1,0 +1,147 @@
+"""Routing decisions: which operator gets a new call, which waiting call goes to a freed operator.
+
+Pure and deterministic: the functions read plain snapshots (``OperatorView``, ``WaitingCall``) and the
+time ``now`` from the injected clock, and return the choice with a plain-words reason for the
+contact record ("why did this call go to this operator"). They never touch Redis; the chosen pair is
+then claimed atomically with ``LiveState.claim``, and if the claim loses a race the caller simply
+routes again on a fresh snapshot.
+
+Eligibility (both directions): the operator is ``ready`` with a registered softphone, belongs to the
+call's tier, and meets every required skill's minimum level.
+
+Order, call arrives (``best_operator``):
+  ``best_skill``    highest proficiency sum over the call's required skills, then longest idle, then id
+  ``longest_idle``  longest idle, then id
+
+Order, operator frees up (``best_call``): highest priority, then longest wait, then call id, across
+every queue the operator can serve (global fairness: one line per operator, not one per queue).
+
+Example::
+
+    decision = best_operator(call, operators, RoutingStrategy.BEST_SKILL, now=clock())
+    if decision is not None:
+        operator_id, reason = decision
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from acd.agents import AgentState
+
+
+class RoutingStrategy(enum.StrEnum):
+    BEST_SKILL = "best_skill"
+    LONGEST_IDLE = "longest_idle"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorView:
+    """What routing needs to know about one operator (built from the roster and live state)."""
+
+    id: str
+    tiers: frozenset[str]
+    skills: Mapping[str, int]
+    state: AgentState
+    #: when the operator became idle (clock seconds); smaller means idle longer
+    idle_since: float
+    registered: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitingCall:
+    """One caller waiting in a queue; ``requirements`` maps skill -> minimum level right now."""
+
+    call_id: str
+    queue: str
+    #: larger is more urgent (a VIP segment, an escalated transfer)
+    priority: int
+    enqueued_at: float
+    requirements: Mapping[str, int]
+    tier: str
+
+
+class Decision(NamedTuple):
+    choice: str
+    reason: str
+
+
+def is_available(operator: OperatorView) -> bool:
+    """Ready with a registered softphone: the only operators ever offered a call."""
+    return operator.state is AgentState.READY and operator.registered
+
+
+def can_serve(operator: OperatorView, call: WaitingCall) -> bool:
+    """The operator belongs to the call's tier and meets every required minimum level."""
+    return call.tier in operator.tiers and all(
+        operator.skills.get(skill, 0) >= level for skill, level in call.requirements.items()
+    )
+
+
+def _skill_sum(operator: OperatorView, call: WaitingCall) -> int:
+    return sum(operator.skills.get(skill, 0) for skill in call.requirements)
+
+
+def _skills_text(operator: OperatorView, call: WaitingCall) -> str:
+    if not call.requirements:
+        return "no skill required"
+    return ", ".join(
+        f"{skill} {operator.skills.get(skill, 0)} >= {level}" for skill, level in sorted(call.requirements.items())
+    )
+
+
+def _seconds(value: float) -> str:
+    return f"{max(0.0, value):.0f} s"
+
+
+def best_operator(
+    call: WaitingCall,
+    operators: Iterable[OperatorView],
+    strategy: RoutingStrategy,
+    *,
+    now: float,
+) -> Decision | None:
+    """Pick the operator for ``call``, or ``None`` when nobody eligible is ready.
+
+    Example::
+
+        best_operator(call, operators, RoutingStrategy.BEST_SKILL, now=100.0)
+        # Decision("op1003", "op1003: bancoposta 8 >= 7, idle 42 s (best of 3 eligible, strategy best_skill)")
+    """
+    eligible = [op for op in operators if is_available(op) and can_serve(op, call)]
+    if not eligible:
+        return None
+    if strategy is RoutingStrategy.BEST_SKILL:
+        chosen = min(eligible, key=lambda op: (-_skill_sum(op, call), op.idle_since, op.id))
+    else:
+        chosen = min(eligible, key=lambda op: (op.idle_since, op.id))
+    reason = (
+        f"{chosen.id}: {_skills_text(chosen, call)}, idle {_seconds(now - chosen.idle_since)} "
+        f"(best of {len(eligible)} eligible, strategy {strategy.value})"
+    )
+    return Decision(chosen.id, reason)
+
+
+def best_call(operator: OperatorView, waiting_calls: Iterable[WaitingCall], *, now: float) -> Decision | None:
+    """Pick the waiting call for ``operator`` across all queues, or ``None`` when none fits.
+
+    Example::
+
+        best_call(operator, waiting, now=100.0)
+        # Decision("c7", "c7 (queue bancoposta, priority 5, waited 30 s) for op1003: bancoposta 8 >= 7 ...")
+    """
+    if not is_available(operator):
+        return None
+    servable = [call for call in waiting_calls if can_serve(operator, call)]
+    if not servable:
+        return None
+    chosen = min(servable, key=lambda call: (-call.priority, call.enqueued_at, call.call_id))
+    reason = (
+        f"{chosen.call_id} (queue {chosen.queue}, priority {chosen.priority}, "
+        f"waited {_seconds(now - chosen.enqueued_at)}) for {operator.id}: {_skills_text(operator, chosen)} "
+        f"(first of {len(servable)} servable calls across all queues)"
+    )
+    return Decision(chosen.call_id, reason)
