@@ -116,7 +116,8 @@ def _check(path: str) -> int:
         return 1
     print(
         f"OK: {len(config.numbers)} numbers, {len(config.nodes)} nodes, {len(config.prompts)} prompts, "
-        f"{len(config.queues)} queues, {len(config.calendars)} calendars (version {config.version})"
+        f"{len(config.calendars)} calendars, {len(config.skills)} skills, {len(config.operators)} operators, "
+        f"{len(config.queues)} queues (version {config.version})"
     )
     return 0
 
