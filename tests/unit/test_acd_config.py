@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from acd import OverflowTarget, QueueSpec, next_change, parse_step, priority_for, requirements_at
 from ivr.config import load_config
-from ivr.source import ConfigErrors
+from tests.unit.config_copy import copy_shipped_config, errors_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,15 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """A copy of the shipped dialplan and skills to break."""
-    shutil.copytree(ROOT / "dialplan", tmp_path / "dialplan")
-    shutil.copytree(ROOT / "skills", tmp_path / "skills")
-    return tmp_path
-
-
-def errors_of(folder: Path) -> list[str]:
-    with pytest.raises(ConfigErrors) as info:
-        load_config(folder / "dialplan", folder / "skills")
-    return [str(e) for e in info.value.errors]
+    return copy_shipped_config(tmp_path)
 
 
 def line_of(file: Path, text: str) -> int:

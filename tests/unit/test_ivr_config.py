@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ivr.config import load_config
-from ivr.source import ConfigErrors
+from tests.unit.config_copy import copy_shipped_config, errors_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,15 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def dialplan(tmp_path: Path) -> Path:
     """A copy of the shipped dialplan and skills to break."""
-    shutil.copytree(ROOT / "dialplan", tmp_path / "dialplan")
-    shutil.copytree(ROOT / "skills", tmp_path / "skills")
-    return tmp_path
-
-
-def errors_of(folder: Path) -> list[str]:
-    with pytest.raises(ConfigErrors) as info:
-        load_config(folder / "dialplan", folder / "skills")
-    return [str(e) for e in info.value.errors]
+    return copy_shipped_config(tmp_path)
 
 
 def replace_line(file: Path, old: str, new: str) -> int:
