@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BIN := .venv/bin
 export UNICO_HOME := $(CURDIR)
 
-.PHONY: run test lint unit e2e deps asterisk check clean
+.PHONY: run test lint unit e2e deps asterisk check clean bench
 
 deps:
 	@scripts/bootstrap.sh
@@ -35,6 +35,11 @@ e2e: deps
 
 check: deps
 	$(BIN)/unico check .
+
+## Assignment latency, Unico's ACD vs Asterisk's app_queue on the same Asterisk (own `bench` instance).
+## Prints p50/p95/p99 and ratios; writes bench/results/. BENCH_ARGS="--iterations 3" for a quick run.
+bench: deps
+	$(BIN)/python -m bench.assignment_latency $(BENCH_ARGS)
 
 clean:
 	@$(BIN)/unico asterisk stop 2>/dev/null || true

@@ -58,6 +58,8 @@ class NotReadyReason(enum.StrEnum):
     BREAK = "break"
     LUNCH = "lunch"
     TRAINING = "training"
+    MEETING = "meeting"
+    BACKOFFICE = "backoffice"
     RING_NO_ANSWER = "ring_no_answer"
     UNREGISTERED = "unregistered"
     SUPERVISOR = "supervisor"
@@ -348,8 +350,11 @@ def apply(agent: Agent, event: Event, now: float) -> tuple[Agent, list[Effect]]:
         reason = event.reason
     assert isinstance(target, AgentState)
     if target is S.NOT_READY and reason is None:
-        # staying in not_ready keeps the operator's own reason (a break outlasts a softphone blip)
+        # staying in not_ready keeps the operator's own reason (a break outlasts a softphone blip),
+        # but a vanished softphone explains a ring-no-answer better than the ring-no-answer did
         reason = agent.reason if agent.state is S.NOT_READY else _IMPLIED_REASON.get(event.kind)
+        if isinstance(event, Unregistered) and agent.reason is NotReadyReason.RING_NO_ANSWER:
+            reason = NotReadyReason.UNREGISTERED
 
     if isinstance(event, Offer) and not agent.registered:
         raise IllegalTransition(agent.id, agent.state, event.kind, "softphone is not registered")

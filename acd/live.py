@@ -12,8 +12,12 @@ Key layout (``P`` is the prefix given to ``LiveState``, for example ``"unico:"``
                                   controller, token (the claim holder; empty when unclaimed)
     P queue:<name>          zset  call ids waiting in the queue, score = original enqueue time
                                   (Redis drops it when empty; queue names come from the config)
-    P call:<id>             hash  queue, priority, enqueued_at, tier, requirements (JSON),
+    P call:<id>             hash  queue, priority, enqueued_at, tier, requirements (JSON), also
+                                  (overflow routes, JSON), owner (controller holding the channel),
                                   status (waiting | claimed), agent, controller, token
+    P owners                hash  call id -> owner controller, for every call the ACD holds
+                                  (waiting, ringing or talking), so any process can reach its owner
+    P aht:<queue>           str   moving average of handle time, for estimated-wait announcements
 
 Claims (``claim`` / ``release``) are single Lua scripts (EVALSHA, re-loaded on NOSCRIPT by redis-py's
 registered scripts), so several controllers on the same Redis never give one agent two calls nor one
@@ -43,7 +47,7 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 
 from acd.agents import Agent, AgentState, NotReadyReason
-from acd.routing import WaitingCall
+from acd.routing import Route, WaitingCall
 
 _CLAIM: Final = """
 -- KEYS: agent hash, call hash, queue zset
@@ -103,6 +107,23 @@ def _optional_float(value: str) -> float | None:
     return float(value) if value else None
 
 
+def _routes_json(routes: Iterable[Route]) -> str:
+    return json.dumps([[route.tier, dict(route.requirements)] for route in routes], sort_keys=True)
+
+
+def _agent(agent_id: str, raw: Mapping[Any, Any]) -> Agent:
+    data = {_text(k): _text(v) for k, v in raw.items()}
+    return Agent(
+        id=agent_id,
+        state=AgentState(data["state"]),
+        reason=NotReadyReason(data["reason"]) if data.get("reason") else None,
+        since=float(data["since"]),
+        call_id=data.get("call_id") or None,
+        registered=data.get("registered") == "1",
+        last_call_end=_optional_float(data.get("last_call_end", "")),
+    )
+
+
 class LiveState:
     """Agent states, waiting calls and claims under one key prefix (see the module docstring).
 
@@ -156,18 +177,7 @@ class LiveState:
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         raw = await self._redis.hgetall(self.agent_key(agent_id))
-        if not raw:
-            return None
-        data = {_text(k): _text(v) for k, v in raw.items()}
-        return Agent(
-            id=agent_id,
-            state=AgentState(data["state"]),
-            reason=NotReadyReason(data["reason"]) if data.get("reason") else None,
-            since=float(data["since"]),
-            call_id=data.get("call_id") or None,
-            registered=data.get("registered") == "1",
-            last_call_end=_optional_float(data.get("last_call_end", "")),
-        )
+        return _agent(agent_id, raw) if raw else None
 
     async def claim_holder(self, agent_id: str) -> tuple[str, str] | None:
         """(controller id, fencing token) of the claim on ``agent_id``, if any."""
@@ -196,6 +206,8 @@ class LiveState:
                     "enqueued_at": repr(call.enqueued_at),
                     "tier": call.tier,
                     "requirements": json.dumps(dict(call.requirements), sort_keys=True),
+                    "also": _routes_json(call.also),
+                    "owner": call.owner,
                     "status": "waiting",
                     "agent": "",
                     "controller": "",
@@ -203,7 +215,70 @@ class LiveState:
                 },
             )
             pipe.zadd(self.queue_key(call.queue), {call.call_id: call.enqueued_at})
+            if call.owner:
+                pipe.hset(self.owners_key, call.call_id, call.owner)
             await pipe.execute()
+
+    async def update_call(
+        self, call_id: str, *, requirements: Mapping[str, int], also: tuple[Route, ...], priority: int
+    ) -> bool:
+        """Escalation: new minimum levels and overflow routes; the call keeps its place."""
+        key = self.call_key(call_id)
+        if not await self._redis.exists(key):
+            return False
+        await self._redis.hset(
+            key,
+            mapping={
+                "requirements": json.dumps(dict(requirements), sort_keys=True),
+                "also": _routes_json(also),
+                "priority": str(priority),
+            },
+        )
+        return True
+
+    async def get_call(self, call_id: str) -> WaitingCall | None:
+        return await self._get_call(call_id)
+
+    async def call_status(self, call_id: str) -> str | None:
+        """``waiting``, ``claimed``, or None once the call is connected or gone."""
+        return _text(await self._redis.hget(self.call_key(call_id), "status")) or None
+
+    # --- owners (every call the ACD holds) ---------------------------------------------------
+
+    @property
+    def owners_key(self) -> str:
+        return f"{self.prefix}owners"
+
+    async def set_owner(self, call_id: str, owner: str) -> None:
+        await self._redis.hset(self.owners_key, call_id, owner)
+
+    async def owner(self, call_id: str) -> str | None:
+        return _text(await self._redis.hget(self.owners_key, call_id)) or None
+
+    async def forget_call(self, call_id: str) -> None:
+        """The call is over: drop it from its line (if still there) and from the owners."""
+        await self.remove_call(call_id)
+        await self._redis.hdel(self.owners_key, call_id)
+
+    # --- agents in bulk, statistics ----------------------------------------------------------
+
+    async def agents(self, agent_ids: Iterable[str]) -> dict[str, Agent]:
+        """Every agent of ``agent_ids`` that Redis knows, in one round trip (routing snapshots)."""
+        ids = list(agent_ids)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for agent_id in ids:
+                pipe.hgetall(self.agent_key(agent_id))
+            rows = await pipe.execute()
+        return {agent_id: _agent(agent_id, raw) for agent_id, raw in zip(ids, rows, strict=True) if raw}
+
+    async def handle_time(self, queue: str, default: float) -> float:
+        value = _text(await self._redis.get(f"{self.prefix}aht:{queue}"))
+        return float(value) if value else default
+
+    async def record_handle_time(self, queue: str, seconds: float, default: float, weight: float = 0.2) -> None:
+        """Fold one conversation's handle time into the queue's moving average."""
+        current = await self.handle_time(queue, default)
+        await self._redis.set(f"{self.prefix}aht:{queue}", repr(current + weight * (seconds - current)))
 
     async def remove_call(self, call_id: str) -> bool:
         """Forget a call (the caller hung up while waiting, or the conversation began)."""
@@ -236,6 +311,7 @@ class LiveState:
             return None
         data = {_text(k): _text(v) for k, v in raw.items()}
         requirements: Mapping[str, int] = json.loads(data["requirements"])
+        also = tuple(Route(tier, levels) for tier, levels in json.loads(data.get("also") or "[]"))
         return WaitingCall(
             call_id=call_id,
             queue=data["queue"],
@@ -243,6 +319,8 @@ class LiveState:
             enqueued_at=float(data["enqueued_at"]),
             requirements=requirements,
             tier=data["tier"],
+            also=also,
+            owner=data.get("owner", ""),
         )
 
     # --- claims ------------------------------------------------------------------------------

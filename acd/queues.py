@@ -23,7 +23,9 @@ Accepted sentences (keywords lower-case; seconds as ``30s``/``30 s``, minutes as
 
 A ``need`` step changes the minimum level of the skills it names and keeps the others; an
 ``overflow`` step lets the call also be offered to another queue's or tier's operators from then
-on, the caller keeping their place. ``requirements_at`` answers "what does this call need now".
+on, the caller keeping their place: to a tier, any of its operators (the tier above is trusted with
+whatever reaches it, no minimum levels); to a queue, its operators meeting that queue's levels.
+``requirements_at`` answers "what does this call need now".
 Whether skills, targets and the order of steps make sense is checked by the config loader, which
 knows every file (``ivr.config``).
 """

@@ -51,6 +51,18 @@ class OperatorView:
     registered: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Another way a call may be served: operators of ``tier`` meeting ``requirements``.
+
+    Overflow steps add routes ("after 90s overflow to enterprise"): the call stays in its own line
+    and keeps its place, and operators matching any route may take it.
+    """
+
+    tier: str
+    requirements: Mapping[str, int]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WaitingCall:
     """One caller waiting in a queue; ``requirements`` maps skill -> minimum level right now."""
@@ -62,6 +74,13 @@ class WaitingCall:
     enqueued_at: float
     requirements: Mapping[str, int]
     tier: str
+    #: overflow routes in force (see ``Route``)
+    also: tuple[Route, ...] = ()
+    #: id of the controller whose process holds the caller's channel (it rings and bridges)
+    owner: str = ""
+
+    def routes(self) -> tuple[Route, ...]:
+        return (Route(self.tier, self.requirements), *self.also)
 
 
 class Decision(NamedTuple):
@@ -74,22 +93,36 @@ def is_available(operator: OperatorView) -> bool:
     return operator.state is AgentState.READY and operator.registered
 
 
-def can_serve(operator: OperatorView, call: WaitingCall) -> bool:
-    """The operator belongs to the call's tier and meets every required minimum level."""
-    return call.tier in operator.tiers and all(
-        operator.skills.get(skill, 0) >= level for skill, level in call.requirements.items()
+def _fits(operator: OperatorView, route: Route) -> bool:
+    return route.tier in operator.tiers and all(
+        operator.skills.get(skill, 0) >= level for skill, level in route.requirements.items()
     )
 
 
+def route_for(operator: OperatorView, call: WaitingCall) -> Route | None:
+    """The first of the call's routes the operator fits (its own queue's first), or None."""
+    return next((route for route in call.routes() if _fits(operator, route)), None)
+
+
+def can_serve(operator: OperatorView, call: WaitingCall) -> bool:
+    """The operator belongs to the call's tier (or an overflow's) and meets its minimum levels."""
+    return route_for(operator, call) is not None
+
+
 def _skill_sum(operator: OperatorView, call: WaitingCall) -> int:
-    return sum(operator.skills.get(skill, 0) for skill in call.requirements)
+    route = route_for(operator, call)
+    requirements = route.requirements if route is not None else call.requirements
+    return sum(operator.skills.get(skill, 0) for skill in requirements)
 
 
 def _skills_text(operator: OperatorView, call: WaitingCall) -> str:
-    if not call.requirements:
-        return "no skill required"
-    return ", ".join(
-        f"{skill} {operator.skills.get(skill, 0)} >= {level}" for skill, level in sorted(call.requirements.items())
+    route = route_for(operator, call)
+    requirements = route.requirements if route is not None else call.requirements
+    via = f"overflow to tier {route.tier}, " if route is not None and route.tier != call.tier else ""
+    if not requirements:
+        return f"{via}no skill required"
+    return via + ", ".join(
+        f"{skill} {operator.skills.get(skill, 0)} >= {level}" for skill, level in sorted(requirements.items())
     )
 
 

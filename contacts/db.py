@@ -18,6 +18,7 @@ A new revision after changing ``contacts/models.py`` (against a database already
 from __future__ import annotations
 
 import asyncio
+import fcntl
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +129,25 @@ async def current_revision(url: str | URL) -> str | None:
 
 
 async def upgrade(url: str | URL, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; creates the SQLite file's folder when missing."""
+    """Bring the schema to ``revision``; creates the SQLite file's folder when missing.
+
+    Safe when several processes (controllers of two sites, ``make run`` beside a running one)
+    upgrade at once: PostgreSQL takes an advisory lock in the migration transaction
+    (``migrations/env.py``), SQLite a lock file beside the database. One process at a time only:
+    Alembic's ``context`` is process-global.
+    """
     path = sqlite_path(url)
-    if path is not None:
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-    await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
+    if path is None:
+        await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
+        return
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(_upgrade_locked, path.with_name(path.name + ".migrate.lock"), url, revision)
+
+
+def _upgrade_locked(lock_path: Path, url: str | URL, revision: str) -> None:
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            command.upgrade(alembic_config(url), revision)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -80,7 +80,7 @@ class Contact(Base):
     queue: Mapped[str | None] = mapped_column(String(64))
     tier: Mapped[str | None] = mapped_column(String(32))
     operator: Mapped[str | None] = mapped_column(String(64))
-    routing_reason: Mapped[str | None] = mapped_column(String(128))
+    routing_reason: Mapped[str | None] = mapped_column(Text)
     disposition: Mapped[str | None] = mapped_column(String(64))
     wrapup_code: Mapped[str | None] = mapped_column(String(64))
     recording: Mapped[str | None] = mapped_column(String(255))  # a reference, not the audio

@@ -168,6 +168,35 @@ class ContactStore:
         statement = update(Contact).where(Contact.id == contact_id, Contact.ended_at.is_(None)).values(**values)
         return await self._update(statement) == 1
 
+    async def update_contact(
+        self,
+        contact_id: str,
+        *,
+        queue: str | None = None,
+        tier: str | None = None,
+        operator: str | None = None,
+        routing_reason: str | None = None,
+        queued_at: datetime | None = None,
+        answered_at: datetime | None = None,
+    ) -> bool:
+        """Fill the ACD's columns of an open contact (fields left ``None`` keep their value)."""
+        values: dict[str, Any] = {}
+        for name, value in (
+            ("queue", queue),
+            ("tier", tier),
+            ("operator", operator),
+            ("routing_reason", routing_reason),
+        ):
+            if value is not None:
+                values[name] = str(value)
+        for name, stamp in (("queued_at", queued_at), ("answered_at", answered_at)):
+            if stamp is not None:
+                values[name] = require_aware(name, stamp)
+        if not values:
+            return False
+        statement = update(Contact).where(Contact.id == contact_id, Contact.ended_at.is_(None)).values(**values)
+        return await self._update(statement) == 1
+
     async def close_stale(
         self,
         *,

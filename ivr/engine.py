@@ -14,6 +14,7 @@ Within a node the session is in one phase:
 ``WAIT``       waiting for input with a timer running (menu choice, next digit)
 ``ACTION``     a self-service handler is running; keys are ignored
 ``RECORDING``  the caller's message is being recorded
+``QUEUED``     the ACD has the caller (holding bridge, music, operators rung); keys are ignored
 ``ENDING``     the goodbye prompt plays, then we hang up
 ``DONE``       the call is over; every event is ignored
 
@@ -105,8 +106,26 @@ class HungUp:
     """The caller is gone (or the channel left our control)."""
 
 
+@dataclass(frozen=True, slots=True)
+class QueueResult:
+    """The ACD is done with an ``Enqueue``: ``answered`` (an operator took the call, the IVR ends
+    here) or why not: ``closed``, ``full``, ``unavailable`` (nobody logged in can serve it),
+    ``timeout`` (the queue's maximum wait), ``error``."""
+
+    request_id: str
+    result: str
+
+
 Event = (
-    Dtmf | PlaybackFinished | TimerExpired | ActionDone | ActionFailed | RecordingFinished | RecordingFailed | HungUp
+    Dtmf
+    | PlaybackFinished
+    | TimerExpired
+    | ActionDone
+    | ActionFailed
+    | RecordingFinished
+    | RecordingFailed
+    | HungUp
+    | QueueResult
 )
 
 # --- commands (session -> adapter) -------------------------------------------------------------
@@ -153,11 +172,19 @@ class StartRecording:
 
 
 @dataclass(frozen=True, slots=True)
+class Enqueue:
+    """Hand the caller to the ACD's ``queue``; a ``QueueResult`` with the same id comes back."""
+
+    request_id: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup:
     reason: str
 
 
-Command = Play | StopPlayback | StartTimer | CancelTimer | RunAction | StartRecording | Hangup
+Command = Play | StopPlayback | StartTimer | CancelTimer | RunAction | StartRecording | Enqueue | Hangup
 
 
 class Phase(enum.Enum):
@@ -165,6 +192,7 @@ class Phase(enum.Enum):
     WAIT = "wait"
     ACTION = "action"
     RECORDING = "recording"
+    QUEUED = "queued"
     ENDING = "ending"
     DONE = "done"
 
@@ -276,10 +304,20 @@ class Session:
             if event.name != self._recording_name or self.phase is not Phase.RECORDING:
                 return []
             return self._on_recording(event)
+        if isinstance(event, QueueResult):
+            if event.request_id != self._request or self.phase is not Phase.QUEUED:
+                return []
+            self._request = None
+            return self._on_queue_result(event.result)
         raise TypeError(f"unknown event {event!r}")
 
     def masked(self, name: str) -> bool:
         return name in self._sensitive
+
+    def media(self, items: Iterable[str]) -> tuple[str, ...]:
+        """ARI media URIs for prompt names and ``number:``/``digits:`` items, in the call's language
+        (the ACD's position and waiting-time announcements use it)."""
+        return self._resolve(items)
 
     def path_dicts(self) -> list[dict[str, Any]]:
         return [step.to_dict() for step in self.path]
@@ -376,8 +414,6 @@ class Session:
             self.language = node.language
             return self._enter(node.next)
         if isinstance(node, QueueNode):
-            # Until the ACD serves queues: the "operators not available" treatment.
-            self.outcome = node.outcome or "operators_unavailable"
             self.phase = Phase.PROMPT
             return self._play(node.prompt)
         if isinstance(node, HangupNode):
@@ -395,7 +431,9 @@ class Session:
         if isinstance(node, PlayNode | SayNode):
             return self._enter(node.next)
         if isinstance(node, QueueNode):
-            return self._enter(node.unavailable)
+            self.phase = Phase.QUEUED
+            self._request = self._id("q")
+            return [Enqueue(self._request, node.queue)]
         if isinstance(node, MenuNode):
             return self._wait(node.timeout)
         if isinstance(node, CollectNode):
@@ -497,6 +535,18 @@ class Session:
         self._step("recording", note=f"{duration:.1f}s")
         return self._enter(node.next)
 
+    def _on_queue_result(self, result: str) -> list[Command]:
+        node = self.node
+        assert isinstance(node, QueueNode)
+        self._step("queue", note=result)
+        if result == "answered":
+            # The operator has the caller now; the ACD ends the call, the IVR's part is done.
+            self.outcome = "answered"
+            self.phase = Phase.DONE
+            return []
+        self.outcome = node.outcome or "operators_unavailable"
+        return self._enter(node.unavailable)
+
     def _caller_hung_up(self) -> list[Command]:
         if self.phase is Phase.RECORDING and self._recording_name is not None:
             # Asterisk keeps what was recorded when the caller hangs up mid-message; many callers
@@ -507,6 +557,8 @@ class Session:
             self.recording = self._recording_name
             self._step("recording", note="caller hung up while recording")
         self._step("end", note="caller hung up")
+        if self.phase is Phase.QUEUED:
+            self.outcome = "abandoned_queue"
         self.outcome = self.outcome or "abandoned_ivr"
         self.phase = Phase.DONE
         self.hangup_reason = "caller"

@@ -184,7 +184,8 @@ class QueueNode(_Node):
     type: Literal["queue"]
     queue: Annotated[str, Field(pattern=NAME)]
     prompt: PromptList = []
-    #: until the ACD serves queues, the "operators not available" treatment continues here
+    #: where the caller goes when the ACD cannot serve them: queue closed, full, nobody logged in
+    #: who could take the call, or the queue's maximum wait reached (the path notes which)
     unavailable: NodeName
 
 

@@ -42,7 +42,7 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "sipp"
 RFC4733_EVENTS = {**{d: int(d) for d in "0123456789"}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
 DTMF_PAYLOAD_TYPE = 101  # as offered in our SDP (a=rtpmap:101 telephone-event/8000)
 # Final responses to the INVITE that end the call without an answer (sipp needs each listed).
-REJECT_CODES = (400, 403, 404, 408, 480, 481, 484, 486, 487, 488, 500, 503, 603)
+REJECT_CODES = (400, 401, 403, 404, 408, 480, 481, 484, 486, 487, 488, 500, 503, 603)
 DtmfMode = Literal["info", "rfc2833"]
 _sequence = itertools.count(1)
 
@@ -103,6 +103,8 @@ class Call:
     port: int = 5060
     caller_name: str | None = None
     answer_timeout_ms: int = 10_000
+    #: (user, password): answer the 401 digest challenge, as an operator's softphone calling out
+    auth: tuple[str, str] | None = field(default=None, repr=False)
     _steps: list[_Step] = field(default_factory=list)
     _rtp_events: list[tuple[int, int]] = field(default_factory=list)  # (event, duration_ms)
     _cseq: int = 1
@@ -223,11 +225,26 @@ class Call:
             for code in REJECT_CODES
         )
         steps = "\n".join(f"  {step.xml}" for step in self._steps)
+        invite_cseq = 2 if self.auth else 1
+        if self.auth and self._cseq < invite_cseq:
+            self._cseq = invite_cseq
         bye_cseq = self._cseq + 1
-        return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="unico caller {self.caller} -> {self.dialled}">
-  <send retrans="500"><![CDATA[
+        sdp = """v=0
+o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=ptime:20
+a=sendrecv"""
+        challenge = ""
+        if self.auth:
+            # The first INVITE is challenged (401); its ACK reuses the INVITE's branch (ack_txn),
+            # then the INVITE goes again with the digest answer (sipp's -au/-ap credentials).
+            challenge = f"""  <send retrans="500" start_txn="invite1"><![CDATA[
 INVITE {uri} SIP/2.0
 {common}{to_hdr}
 Call-ID: [call_id]
@@ -238,17 +255,35 @@ User-Agent: sipp-unico
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8 101
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-16
-a=ptime:20
-a=sendrecv
+{sdp}
+]]></send>
+  <recv response="100" optional="true" response_txn="invite1"/>
+  <recv response="401" auth="true" response_txn="invite1"/>
+  <send ack_txn="invite1"><![CDATA[
+ACK {uri} SIP/2.0
+{common}{to_hdr}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+"""
+        authorization = "\n[authentication]" if self.auth else ""
+        return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="unico caller {self.caller} -> {self.dialled}">
+{challenge}  <send retrans="500"><![CDATA[
+INVITE {uri} SIP/2.0
+{common}{to_hdr}
+Call-ID: [call_id]
+CSeq: {invite_cseq} INVITE
+{contact}{authorization}
+Max-Forwards: 70
+User-Agent: sipp-unico
+Content-Type: application/sdp
+Content-Length: [len]
+
+{sdp}
 ]]></send>
   <!-- sipp runs the timeout of the recv it is waiting at, which is the first optional one after
        the last message received: every provisional recv carries the answer timeout. -->
@@ -266,7 +301,7 @@ a=sendrecv
 ACK {uri} SIP/2.0
 {common}{to_hdr}[peer_tag_param]
 Call-ID: [call_id]
-CSeq: 1 ACK
+CSeq: {invite_cseq} ACK
 {contact}
 Max-Forwards: 70
 Content-Length: 0
@@ -306,7 +341,7 @@ ACK {uri} SIP/2.0
 {from_hdr}
 [last_To:]
 Call-ID: [call_id]
-CSeq: 1 ACK
+CSeq: {invite_cseq} ACK
 Max-Forwards: 70
 Content-Length: 0
 ]]></send>
@@ -320,7 +355,7 @@ CANCEL {uri} SIP/2.0
 {from_hdr}
 {to_hdr}
 Call-ID: [call_id]
-CSeq: 1 CANCEL
+CSeq: {invite_cseq} CANCEL
 Max-Forwards: 70
 Content-Length: 0
 ]]></send>
@@ -332,7 +367,7 @@ ACK {uri} SIP/2.0
 {from_hdr}
 [last_To:]
 Call-ID: [call_id]
-CSeq: 1 ACK
+CSeq: {invite_cseq} ACK
 Max-Forwards: 70
 Content-Length: 0
 ]]></send>
@@ -411,7 +446,11 @@ Duration={duration_ms}
             "-error_file",
             str(folder / "errors.log"),
         ]
-        (folder / "command.txt").write_text(" ".join(command) + "\n")
+        shown = list(command)
+        if self.auth is not None:
+            command += ["-au", self.auth[0], "-ap", self.auth[1]]
+            shown += ["-au", self.auth[0], "-ap", "****"]
+        (folder / "command.txt").write_text(" ".join(shown) + "\n")
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
             *command,

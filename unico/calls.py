@@ -18,11 +18,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from acd.agents import AgentState
+from acd.queues import priority_for
 from contacts import ContactStore
 from ivr import engine
 from ivr.actions import ActionContext, Registry
 from ivr.config import IvrConfig
+from unico.acd_service import AcdService, CallMessage, Offer
 from unico.ari import AriRest, gone_ok
+from unico.queued_call import QueuedCall, QueueTimer
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,10 @@ class CallStats:
     errors: int = 0
 
 
+def _no_link(alias: str, key: str) -> None:
+    """Without a dispatcher (unit tests) there is nothing to link."""
+
+
 @dataclass
 class CallDeps:
     rest: AriRest
@@ -55,6 +63,16 @@ class CallDeps:
     prompt_base: str
     inject: Callable[[Internal], None]
     stats: CallStats = field(default_factory=CallStats)
+    #: the ARI app (operator legs are originated into it)
+    app: str = "unico"
+    #: the ACD; None means queues answer "unavailable" (a controller without Redis)
+    acd: AcdService | None = None
+    #: route events of another channel (an operator leg) to this call's actor
+    link: Callable[[str, str], None] = _no_link
+    #: queue one of the call's own items (a queue timer) into the call's actor
+    inject_item: Callable[[str, object], None] = lambda key, item: None
+    #: this controller's name, stored on each contact record it opens
+    node: str | None = None
 
 
 class IvrCall:
@@ -75,6 +93,7 @@ class IvrCall:
         self._actions: dict[str, asyncio.Task[None]] = {}
         self._closed = False
         self.ivr_ended_at: datetime | None = None
+        self.queued: QueuedCall | None = None
 
     @property
     def closed(self) -> bool:
@@ -92,6 +111,7 @@ class IvrCall:
             dialled=session.dialled,
             language=session.language,
             started_at=self.started_at,
+            node=self.deps.node,
         )
         log.info("call %s to %s: IVR start (config %s)", self.channel_id, session.dialled, session.config.version)
         if answer:
@@ -119,6 +139,12 @@ class IvrCall:
         self._closed = True
         self.session.handle(engine.HungUp())
         self._stop_work()
+        if self.queued is not None:
+            try:
+                await self.queued.caller_gone()
+            except Exception:
+                self.deps.stats.errors += 1
+                log.exception("call %s: ACD clean-up failed", self.channel_id)
         session = self.session
         now = self.deps.clock()
         try:
@@ -147,6 +173,55 @@ class IvrCall:
         self._stop_work()
         self.deps.stats.calls -= 1
 
+    # --- the ACD's part -------------------------------------------------------------------------
+
+    async def queue_result(self, request_id: str, result: str) -> None:
+        """The ACD is done with the caller: answered, or back to the IVR's treatment."""
+        if result != "answered":
+            self.queued = None
+        await self._run(self.session.handle(engine.QueueResult(request_id, result)))
+
+    async def acd_item(self, item: object) -> None:
+        """A queue timer or an ACD message (offer, interrupt, transfer) for this call."""
+        if self._closed or self.queued is None:
+            if isinstance(item, Offer) and self.deps.acd is not None:
+                # the caller is no longer queued here: free the operator at once
+                await self.deps.acd.release_offer(
+                    item.agent_id, item.call_id, requeue=False, agent_state=AgentState.READY
+                )
+            return
+        if isinstance(item, QueueTimer):
+            await self.queued.on_timer(item)
+        elif isinstance(item, CallMessage):
+            await self.queued.on_message(item)
+
+    async def agent_leg_event(self, channel_id: str, *, answered: bool, cause: int | None = None) -> None:
+        if self.queued is None:
+            if answered:
+                await _gone_ok(self.deps.rest.hangup(channel_id))
+            return
+        if answered:
+            await self.queued.agent_answered(channel_id)
+        else:
+            await self.queued.agent_leg_gone(channel_id, cause)
+
+    async def playback_finished(self, playback_id: str, failed: bool) -> None:
+        if self.queued is not None and await self.queued.playback_finished(playback_id):
+            return
+        await self.feed(engine.PlaybackFinished(playback_id, failed=failed))
+
+    async def _enqueue(self, command: engine.Enqueue) -> None:
+        self.ivr_ended_at = self.deps.clock()
+        acd = self.deps.acd
+        spec = self.session.config.queues.get(command.queue)
+        if acd is None or spec is None:
+            log.warning("call %s: no ACD for queue %s", self.channel_id, command.queue)
+            await self.queue_result(command.request_id, "unavailable")
+            return
+        priority = priority_for(spec, segments=())
+        self.queued = QueuedCall(self, acd, queue=command.queue, request_id=command.request_id, priority=priority)
+        await self.queued.start()
+
     def _stop_work(self) -> None:
         for handle in self._timers.values():
             handle.cancel()
@@ -170,6 +245,17 @@ class IvrCall:
                     await self._run(self.session.handle(engine.PlaybackFinished(command.playback_id, failed=True)))
                 elif isinstance(command, engine.StartRecording):
                     await self._run(self.session.handle(engine.RecordingFailed(command.name, "could not start")))
+                elif isinstance(command, engine.Enqueue):
+                    await self._give_up_queue(command.request_id)
+
+    async def _give_up_queue(self, request_id: str) -> None:
+        queued, self.queued = self.queued, None
+        if queued is not None:
+            try:
+                await queued.caller_gone()
+            except Exception:
+                log.exception("call %s: ACD clean-up failed", self.channel_id)
+        await self._run(self.session.handle(engine.QueueResult(request_id, "error")))
 
     async def _execute(self, command: engine.Command) -> None:
         rest = self.deps.rest
@@ -198,8 +284,10 @@ class IvrCall:
                 terminate_on=command.terminate_on,
                 if_exists="overwrite",
             )
+        elif isinstance(command, engine.Enqueue):
+            await self._enqueue(command)
         elif isinstance(command, engine.Hangup):
-            self.ivr_ended_at = self.deps.clock()
+            self.ivr_ended_at = self.ivr_ended_at or self.deps.clock()
             await _gone_ok(rest.hangup(self.channel_id))
         else:  # pragma: no cover - the engine's command set is closed
             raise TypeError(f"unknown command {command!r}")

@@ -17,20 +17,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from contacts import ContactStore
 from ivr import engine
 from ivr.actions import Registry, registry
 from ivr.config import IvrConfig, load_config
 from ivr.source import ConfigErrors
 from ivr.tts import TtsError, render_prompts
+from unico.acd_service import AcdService, CallMessage
 from unico.ari import (
     AriEventStream,
     AriRest,
+    ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
     Connected,
     Disconnected,
     Dispatcher,
+    EndpointStateChange,
     Event,
     Outcome,
     PlaybackFinished,
@@ -38,8 +43,11 @@ from unico.ari import (
     RecordingFinished,
     StasisEnd,
     StasisStart,
+    gone_ok,
 )
 from unico.calls import CallDeps, CallStats, Internal, IvrCall, utc_now
+from unico.feature_codes import FeatureCodeCall
+from unico.queued_call import QueueTimer
 from unico.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,18 +77,28 @@ class CallActor:
         )
         self.answer = channel.state != "Up"
 
-    async def on_event(self, event: Event | Internal) -> Outcome | None:
+    async def on_event(self, event: Event | Internal | QueueTimer | CallMessage) -> Outcome | None:
         call = self.call
         log.debug("call %s: event %s", call.channel_id, type(event).__name__)
-        if isinstance(event, StasisStart):
+        if isinstance(event, StasisStart | StasisEnd | ChannelHangupRequest | ChannelDestroyed) and (
+            event.channel.id != call.channel_id
+        ):
+            # the operator's leg of this call (linked to this actor when it was originated)
+            if isinstance(event, StasisStart):
+                await call.agent_leg_event(event.channel.id, answered=True)
+            else:
+                cause = event.cause if isinstance(event, ChannelHangupRequest | ChannelDestroyed) else None
+                await call.agent_leg_event(event.channel.id, answered=False, cause=cause)
+        elif isinstance(event, StasisStart):
             await call.start(answer=self.answer)
         elif isinstance(event, ChannelDtmfReceived):
-            await call.feed(engine.Dtmf(event.digit))
+            if event.channel.id == call.channel_id:
+                await call.feed(engine.Dtmf(event.digit))
         elif isinstance(event, PlaybackFinished):
             playback = event.playback
             if playback.failed:
                 log.warning("call %s: playback of %s failed", call.channel_id, playback.media_uri)
-            await call.feed(engine.PlaybackFinished(playback.id, failed=playback.failed))
+            await call.playback_finished(playback.id, playback.failed)
         elif isinstance(event, RecordingFinished):
             rec = event.recording
             await call.feed(engine.RecordingFinished(rec.name, _seconds(rec.talking_duration, rec.duration)))
@@ -92,6 +110,8 @@ class CallActor:
             await call.close()
         elif isinstance(event, Internal):
             await call.feed(event.event)
+        elif isinstance(event, QueueTimer | CallMessage):
+            await call.acd_item(event)
         if call.closed:
             self.controller.calls.pop(call.channel_id, None)
             return Outcome.FINISHED
@@ -114,6 +134,7 @@ class Controller:
         clock: Callable[[], datetime] = utc_now,
         handlers: Registry = registry,
         sync_prompts: Callable[[], None] | None = None,
+        use_redis: bool = True,
     ) -> None:
         self.settings = settings
         self.config = config
@@ -128,6 +149,18 @@ class Controller:
             timeout=settings.ari_request_timeout,
         )
         self.dispatcher = Dispatcher(self._actor_factory, control=self._on_control, name=settings.ari_app)
+        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True) if use_redis else None
+        self.acd = (
+            AcdService(
+                redis=self.redis,
+                prefix=settings.redis_prefix,
+                controller_id=settings.node_id,
+                config=lambda: self.config,
+                deliver=self.dispatcher.submit,
+            )
+            if self.redis is not None
+            else None
+        )
         self.deps = CallDeps(
             rest=self.rest,
             store=store,
@@ -136,6 +169,11 @@ class Controller:
             prompt_base=settings.prompt_dir_for_asterisk,
             inject=self._inject,
             stats=CallStats(),
+            app=settings.ari_app,
+            acd=self.acd,
+            link=self.dispatcher.link,
+            inject_item=self._inject_item,
+            node=settings.node_id,
         )
         self.events = AriEventStream(
             settings.ari_url,
@@ -145,10 +183,13 @@ class Controller:
             on_event=self.dispatcher.dispatch,
         )
         self.reconciliations = 0
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.acd is not None:
+            await self.acd.start()
         self.events.start()
 
     async def close(self) -> None:
@@ -157,6 +198,10 @@ class Controller:
         for call in self.calls.values():
             call.detach()
         self.calls.clear()
+        if self.acd is not None:
+            await self.acd.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.rest.close()
 
     @property
@@ -179,6 +224,8 @@ class Controller:
             "handler_errors": dispatch.handler_errors,
             "reconnects": self.events.reconnects,
             "reconciliations": self.reconciliations,
+            "routing_decisions": self.acd.decisions if self.acd is not None else 0,
+            "claims_lost": self.acd.claims_lost if self.acd is not None else 0,
             "tasks": len(asyncio.all_tasks()),
         }
 
@@ -187,6 +234,20 @@ class Controller:
     def _actor_factory(self, key: str, first: Event) -> Callable[[Any], Any] | None:
         if not isinstance(first, StasisStart):
             return None
+        kind = first.args[0] if first.args else ""
+        if kind == "agent":
+            # an operator answered after their call ended (the caller hung up meanwhile)
+            log.info("operator leg %s answered for a call that is over: hanging up", key)
+            self._spawn_hangup(key)
+            return None
+        if kind == "operator":
+            return FeatureCodeCall(
+                rest=self.rest,
+                acd=self.acd,
+                config=self.config,
+                prompt_base=self.settings.prompt_dir_for_asterisk,
+                first=first,
+            ).on_event
         actor = CallActor(self, first)
         self.calls[key] = actor.call
         return actor.on_event
@@ -194,12 +255,54 @@ class Controller:
     def _inject(self, item: Internal) -> None:
         self.dispatcher.submit(item.channel_id, item)
 
+    def _inject_item(self, key: str, item: object) -> None:
+        self.dispatcher.submit(key, item)
+
+    def _spawn_hangup(self, channel_id: str) -> None:
+        async def hangup() -> None:
+            with gone_ok():
+                await self.rest.hangup(channel_id)
+
+        task = asyncio.get_running_loop().create_task(hangup(), name=f"hangup-{channel_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def _on_control(self, event: Event) -> None:
         if isinstance(event, Connected):
             log.info("ARI connected (%s)", "reconnect" if event.reconnect else "first connect")
             await self.reconcile()
+            await self.sync_registrations()
         elif isinstance(event, Disconnected):
             log.warning("ARI disconnected: %s", event.reason)
+        elif isinstance(event, EndpointStateChange) and self.acd is not None:
+            endpoint = event.endpoint
+            if endpoint.technology == "PJSIP":
+                await self.acd.registration(endpoint.resource, endpoint.state == "online")
+
+    async def sync_registrations(self) -> None:
+        """Subscribe to each operator's endpoint and read its current state: an unregistered
+        softphone is never offered a call.
+
+        One subscription per operator, not ``endpoint:PJSIP``: an app subscribed to an endpoint
+        also gets the events of every channel on it, and the carrier's callers must not arrive
+        twice. Operator legs do arrive twice (as our originated channels and through the
+        endpoint); their handlers are idempotent. Device states are no substitute: they stay
+        RINGING while a vanished softphone's leg still rings."""
+        if self.acd is None:
+            return
+        sources = [f"endpoint:PJSIP/{agent_id}" for agent_id in self.config.operators]
+        try:
+            await self.rest.subscribe(self.settings.ari_app, sources)
+        except Exception as exc:  # noqa: BLE001 - the next reconnect tries again
+            log.warning("cannot subscribe to operators' device states: %s", exc)
+        for agent_id in self.config.operators:
+            try:
+                endpoint = await self.rest.get_endpoint("PJSIP", agent_id)
+            except Exception as exc:  # noqa: BLE001 - unknown endpoint: not registered
+                log.info("operator %s: endpoint not readable (%s)", agent_id, exc)
+                await self.acd.registration(agent_id, False)
+                continue
+            await self.acd.registration(agent_id, endpoint.state == "online")
 
     async def reconcile(self) -> None:
         """Make our calls match Asterisk's after a (re)connect: events may have been missed.
@@ -224,7 +327,7 @@ class Controller:
                 log.info("reconcile: adopting call %s", channel_id)
                 args = tuple(a.strip() for a in channel.dialplan_app_data.split(",")[1:])
                 self.dispatcher.dispatch(StasisStart(application=self.settings.ari_app, channel=channel, args=args))
-        stale = await self.store.open_contacts()
+        stale = await self.store.open_contacts(node=self.settings.node_id)
         for record in stale:
             if record.id not in live and record.id not in self.calls:
                 await self.store.finish_contact(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -67,6 +68,10 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
+    #: every ACD key starts with it: controllers sharing agents and queues share the prefix
+    redis_prefix: str = "unico:"
+    #: this process's name among the controllers sharing Redis (default: host name and ARI app)
+    controller_id: str | None = None
 
     web_host: str = "127.0.0.1"
     web_port: int = 8780
@@ -88,6 +93,10 @@ class Settings(BaseSettings):
         if not value.replace("-", "").replace("_", "").isalnum():
             raise ValueError("only letters, digits, '-' and '_'")
         return value
+
+    @property
+    def node_id(self) -> str:
+        return self.controller_id or f"{socket.gethostname()}-{self.ari_app}"
 
     @property
     def dialplan_dir(self) -> Path:

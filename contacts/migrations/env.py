@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 
 from contacts.db import VERSION_TABLE, async_url, make_engine
@@ -47,9 +47,16 @@ def _configure(connection: Connection) -> None:
     )
 
 
+#: pg_advisory_xact_lock key: controllers starting together on an empty PostgreSQL database
+#: (two sites) take turns; the second finds the schema at head and does nothing
+_MIGRATION_LOCK = 0x756E69636F  # "unico"
+
+
 def _run(connection: Connection) -> None:
     _configure(connection)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         context.run_migrations()
 
 

@@ -7,21 +7,28 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
+from acd.live import LiveState
 from contacts import ContactStore
 from ivr.config import load_config
-from tests.e2e.rig import ARTIFACTS, ROOT, Controller, Records, copy_config, rig_settings, wait_for
+from tests.e2e.rig import ARTIFACTS, Controller, Records, copy_config, rig_settings, wait_for
 from unico import pbx
+from unico.pbx.config import write_generated
 from unico.pbx.operators import write_operators
 from unico.settings import Settings
 
 FLOWS = Path(__file__).with_name("flows.yaml")
+ACD_TEST = Path(__file__).with_name("acd_test.yaml")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.path):
             item.add_marker(pytest.mark.e2e)
+    # test_asterisk checks Asterisk alone (the fallback when no controller is connected): it must
+    # run before anything starts the session's controller.
+    items.sort(key=lambda item: 0 if item.path.name == "test_asterisk.py" else 1)
 
 
 @pytest.fixture(scope="session")
@@ -30,11 +37,20 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def asterisk(state_dir: Path) -> Iterator[Settings]:
-    """The ``test`` Asterisk instance, installed (cached) and started once per session."""
+def asterisk(state_dir: Path, config_dir: Path) -> Iterator[Settings]:
+    """The ``test`` Asterisk instance, installed (cached) and started once per session.
+
+    Operator endpoints come from the test config (the shipped roster plus the test operators).
+    Numbers ``8<n>`` go to a second ARI app, ``<app>-b``, for the two-controller test.
+    """
     settings = rig_settings(state_dir)
     pbx.install(settings)
-    write_operators(settings, load_config(ROOT / "dialplan", ROOT / "skills"))
+    write_operators(settings, load_config(config_dir / "dialplan", config_dir / "skills"))
+    write_generated(
+        settings,
+        "extensions_local.conf",
+        f"[from-carrier](+)\nexten => _8X.,1,Stasis({settings.ari_app}-b,inbound,${{EXTEN:1}})\n same => n,Hangup()\n",
+    )
     pbx.start(settings)
     try:
         yield settings
@@ -44,7 +60,7 @@ def asterisk(state_dir: Path) -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_config(tmp_path_factory.mktemp("config") / "unico", FLOWS)
+    return copy_config(tmp_path_factory.mktemp("config") / "unico", FLOWS, ACD_TEST)
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +86,21 @@ async def records(controller: Controller) -> AsyncIterator[Records]:
         yield Records(store)
     finally:
         await store.close()
+
+
+async def acd_leftovers(settings: Settings) -> bool:
+    """True when Redis holds no waiting or owned call and no operator is ringing or on a call."""
+    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        live = LiveState(redis, settings.redis_prefix)
+        keys = await live.keys()
+        calls = [k for k in keys if k.startswith((live.call_key(""), live.queue_key("")))]
+        owners = await redis.hgetall(live.owners_key)
+        agents = await live.agents(await live.agent_ids())
+        busy = [a.id for a in agents.values() if a.state.value in ("ringing", "on_call") or a.call_id]
+        return not calls and not owners and not busy
+    finally:
+        await redis.aclose()
 
 
 @pytest.fixture
@@ -105,6 +136,7 @@ async def rig(controller: Controller, records: Records) -> AsyncIterator[Control
         return not channels and not bridges
 
     await wait_for(asterisk_clean, timeout=15, what="no channels or bridges left in Asterisk")
+    await wait_for(lambda: acd_leftovers(settings), timeout=10, what="no calls left in Redis, no operator busy")
     assert await records.store.open_contacts() == [], "contact records left open"
     health = await controller.health()
     assert health is not None and health["handler_errors"] == 0, controller.log_text()[-3000:]

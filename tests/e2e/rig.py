@@ -47,6 +47,7 @@ def rig_settings(state_dir: Path) -> Settings:
         web_port=WEB_PORT,
         admin_token=SecretStr(secrets.token_urlsafe(18)),
         database_url=f"sqlite+aiosqlite:///{state_dir / 'unico.db'}",
+        redis_prefix=f"unico-test-{secrets.token_hex(4)}:",
     )
 
 
@@ -89,6 +90,9 @@ class Controller:
             UNICO_WEB_PORT=str(s.web_port),
             UNICO_ADMIN_TOKEN=s.admin_token.get_secret_value(),
             UNICO_DATABASE_URL=s.db_url,
+            UNICO_REDIS_PREFIX=s.redis_prefix,
+            UNICO_ARI_APP=s.ari_app,
+            UNICO_CONTROLLER_ID=s.node_id,
             UNICO_LOG_LEVEL="DEBUG",
         )
         return env
@@ -149,6 +153,47 @@ class Controller:
         result: dict[str, Any] = await wait_for(ready, timeout=timeout, what="controller ready")
         return result
 
+    async def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        """Call the controller's REST API with the admin token; returns (status, JSON body)."""
+
+        def send() -> tuple[int, Any]:
+            data = json.dumps(body).encode() if body is not None else None
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.settings.web_port}{path}",
+                method=method,
+                data=data,
+                headers={
+                    "Authorization": f"Bearer {token or self.settings.admin_token.get_secret_value()}",
+                    "Content-Type": "application/json",
+                },
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status, json.load(response)
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.load(exc)
+
+        return await asyncio.to_thread(send)
+
+    async def agent(self, agent_id: str) -> dict[str, Any]:
+        status, body = await self.api("GET", f"/api/agents/{agent_id}")
+        assert status == 200, body
+        result: dict[str, Any] = body
+        return result
+
+    async def wait_agent(
+        self, agent_id: str, state: str, reason: str | None = None, timeout: float = 15.0
+    ) -> dict[str, Any]:
+        async def matches() -> dict[str, Any] | None:
+            agent = await self.agent(agent_id)
+            ok = agent["state"] == state and (reason is None or agent["reason"] == reason)
+            return agent if ok else None
+
+        result: dict[str, Any] = await wait_for(
+            matches, timeout=timeout, what=f"operator {agent_id} {state} {reason or ''}"
+        )
+        return result
+
     async def reload(self, token: str | None = None) -> tuple[int, dict[str, Any]]:
         def post() -> tuple[int, dict[str, Any]]:
             request = urllib.request.Request(
@@ -205,7 +250,7 @@ def inputs(record: ContactRecord) -> list[tuple[str, str | None, str | None]]:
     return [(str(s["node"]), s.get("digits"), s.get("note")) for s in record.ivr_path if s["kind"] == "input"]
 
 
-def copy_config(target: Path, extra: Path | None = None) -> Path:
+def copy_config(target: Path, extra: Path | None = None, extra_skills: Path | None = None) -> Path:
     """The shipped dialplan and skills, plus the tests' own short flows, in a folder we may break."""
     if target.exists():
         shutil.rmtree(target)
@@ -213,6 +258,8 @@ def copy_config(target: Path, extra: Path | None = None) -> Path:
     shutil.copytree(ROOT / "skills", target / "skills")
     if extra is not None:
         shutil.copy(extra, target / "dialplan" / extra.name)
+    if extra_skills is not None:
+        shutil.copy(extra_skills, target / "skills" / extra_skills.name)
     return target
 
 

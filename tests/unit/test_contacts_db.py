@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -147,6 +148,20 @@ async def _finish(store: ContactStore, contact_id: str, at: datetime, outcome: s
 
 
 # -- migrations -------------------------------------------------------------------------------
+
+
+async def test_given_empty_database_when_three_processes_upgrade_at_once_then_all_succeed(db_url: str) -> None:
+    """Sites starting together on a new database: the migration lock makes them take turns."""
+    code = "import asyncio, sys; from contacts.db import upgrade; asyncio.run(upgrade(sys.argv[1]))"
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, db_url, stderr=asyncio.subprocess.PIPE, cwd=Path(__file__).parents[2]
+        )
+        for _ in range(3)
+    ]
+    results = [await asyncio.wait_for(p.communicate(), 60) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], [err.decode()[-2000:] for _, err in results]
+    assert await current_revision(db_url) == head_revision()
 
 
 async def test_given_empty_database_when_upgrade_then_tables_and_indexes_exist_at_head(db_url: str) -> None:

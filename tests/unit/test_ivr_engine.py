@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,12 @@ ROME = ZoneInfo("Europe/Rome")
 TUESDAY_10 = datetime(2026, 11, 24, 10, 0, tzinfo=ROME)
 TUESDAY_22 = datetime(2026, 11, 24, 22, 0, tzinfo=ROME)
 CHRISTMAS_10 = datetime(2026, 12, 25, 10, 0, tzinfo=ROME)
+EASTER_MONDAY_10 = datetime(2026, 4, 6, 10, 0, tzinfo=ROME)
+# Summer time starts on Sunday 2026-03-29: at 06:30 UTC it is 07:30 in Rome the Monday before
+# (closed) and 08:30 the Monday after (open).
+MONDAY_BEFORE_DST_0630Z = datetime(2026, 3, 23, 6, 30, tzinfo=UTC)
+MONDAY_AFTER_DST_0630Z = datetime(2026, 3, 30, 6, 30, tzinfo=UTC)
+DST_SUNDAY_10 = datetime(2026, 3, 29, 10, 0, tzinfo=ROME)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +174,15 @@ def test_given_action_when_it_fails_then_service_error_branch(config: IvrConfig)
 
 @pytest.mark.parametrize(
     ("when", "expected"),
-    [(TUESDAY_10, "queue_general"), (TUESDAY_22, "operators_closed"), (CHRISTMAS_10, "operators_closed")],
+    [
+        (TUESDAY_10, "queue_general"),
+        (TUESDAY_22, "operators_closed"),
+        (CHRISTMAS_10, "operators_closed"),
+        (EASTER_MONDAY_10, "operators_closed"),
+        (MONDAY_BEFORE_DST_0630Z, "operators_closed"),
+        (MONDAY_AFTER_DST_0630Z, "queue_general"),
+        (DST_SUNDAY_10, "operators_closed"),
+    ],
 )
 def test_given_operator_choice_when_hours_checked_then_open_or_closed(
     config: IvrConfig, when: datetime, expected: str
@@ -179,13 +193,60 @@ def test_given_operator_choice_when_hours_checked_then_open_or_closed(
     assert session.node_name == expected
 
 
-def test_given_open_hours_when_queue_reached_then_operators_unavailable_treatment(config: IvrConfig) -> None:
+def test_given_closed_hours_when_callback_chosen_then_outcome_callback(config: IvrConfig) -> None:
+    session = new_session(config, TUESDAY_22)
+    finish_prompt(session, session.start())
+    session.handle(engine.Dtmf("0"))
+    assert session.node_name == "operators_closed"
+    session.handle(engine.Dtmf("3"))
+    assert session.node_name == "callback_request"
+    assert session.outcome == "callback"
+
+
+def test_given_closed_hours_when_self_service_or_complaint_chosen_then_menu_leads_there(config: IvrConfig) -> None:
+    for digit, target in (("1", "main"), ("2", "complaint_consent")):
+        session = new_session(config, CHRISTMAS_10)
+        finish_prompt(session, session.start())
+        session.handle(engine.Dtmf("0"))
+        session.handle(engine.Dtmf(digit))
+        assert session.node_name == target
+
+
+def test_given_open_hours_when_queue_reached_then_caller_handed_to_acd(config: IvrConfig) -> None:
     session = new_session(config)
     finish_prompt(session, session.start())
     commands = session.handle(engine.Dtmf("0"))
     commands = finish_prompt(session, commands)  # "transferring" prompt
+    (enqueue,) = only(commands, engine.Enqueue)
+    assert enqueue.queue == "general" and session.phase is engine.Phase.QUEUED
+    assert session.handle(engine.Dtmf("1")) == [], "keys are ignored while queued"
+    assert session.handle(engine.QueueResult("stale-id", "answered")) == []
+    assert session.handle(engine.QueueResult(enqueue.request_id, "answered")) == []
+    assert session.finished and session.outcome == "answered"
+    assert session.path[-1].kind == "queue" and session.path[-1].note == "answered"
+
+
+@pytest.mark.parametrize("result", ["closed", "full", "unavailable", "timeout"])
+def test_given_queue_cannot_serve_then_unavailable_treatment_with_reason_in_path(
+    config: IvrConfig, result: str
+) -> None:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    commands = finish_prompt(session, session.handle(engine.Dtmf("0")))
+    (enqueue,) = only(commands, engine.Enqueue)
+    commands = session.handle(engine.QueueResult(enqueue.request_id, result))
     assert session.node_name == "operators_unavailable"
     assert session.outcome == "operators_unavailable"
+    assert any(step.kind == "queue" and step.note == result for step in session.path)
+    assert only(commands, engine.Play)
+
+
+def test_given_caller_waiting_in_queue_when_hanging_up_then_abandoned_in_queue(config: IvrConfig) -> None:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    finish_prompt(session, session.handle(engine.Dtmf("0")))
+    session.handle(engine.HungUp())
+    assert session.outcome == "abandoned_queue"
 
 
 def test_given_complaint_when_recorded_then_recording_kept_and_outcome_complaint(config: IvrConfig) -> None:

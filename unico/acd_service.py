@@ -1,0 +1,607 @@
+"""The ACD at run time: operator states, routing decisions and offers, shared through Redis.
+
+Theory of operation
+-------------------
+Queueing, agent state and routing live here and in Redis (``acd.live.LiveState``), not in
+app_queue. Each controller process runs one ``AcdService``; several processes (sites) may share one
+Redis. A caller's channel belongs to the process whose ARI app holds it, its **owner**: only the
+owner plays to it, rings operators for it and bridges it (``unico.queued_call``).
+
+Routing is event driven, never polled:
+
+* a call enters a queue (or escalates, or comes back after ring-no-answer): ``route_call`` picks the
+  best ready operator (``acd.routing.best_operator``) and claims the pair atomically in Redis;
+* an operator becomes ready (login, ready, end of wrap-up, softphone back): ``route_agent`` picks
+  the waiting call with the highest priority, then the longest wait, across every queue the operator
+  can serve (``acd.routing.best_call``), and claims it.
+
+A won claim becomes an ``Offer`` delivered to the call's owner: straight into the call's actor when
+the owner is this process, else over Redis pub/sub (``<prefix>ctl:<owner>``). Lost claims are normal
+under contention and simply route again on a fresh snapshot. A one-second sweep heals stuck states
+(a lost timer, a dead owner) and re-routes ready operators as a safety net for a lost message.
+
+Agent changes go through ``acd.agents.apply`` and a compare-and-set on the stored state. While an
+operator holds a call (ringing or talking) only the call's owner changes their state: a pause or a
+logout arriving meanwhile is forwarded to the owner, which cancels the ringing and puts the call
+back at the head of its line.
+
+Every decision is logged with its reason; the owner writes it into the contact record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from acd.agents import (
+    Agent,
+    AgentState,
+    Event,
+    Force,
+    HealLimits,
+    IllegalTransition,
+    Login,
+    Logout,
+    NotReadyReason,
+    Pause,
+    Ready,
+    Registered,
+    RingTimeout,
+    Unregistered,
+    WrapupDone,
+    apply,
+    heal,
+)
+from acd.live import LiveState
+from acd.queues import QueueSpec, requirements_at
+from acd.routing import OperatorView, Route, RoutingStrategy, WaitingCall, best_call, best_operator, can_serve
+from ivr.config import IvrConfig
+
+log = logging.getLogger(__name__)
+
+#: handle time assumed for estimated-wait announcements until a queue has history (seconds)
+DEFAULT_HANDLE_TIME = 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A claim won: ring ``agent_id`` for ``call_id`` (delivered to the call's owner)."""
+
+    call_id: str
+    agent_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInterrupt:
+    """The operator paused, logged out or lost their softphone while holding ``call_id``."""
+
+    call_id: str
+    agent_id: str
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    """Move the caller of ``call_id`` to ``queue`` or hand them to ``operator`` (by the operator)."""
+
+    call_id: str
+    queue: str | None = None
+    operator: str | None = None
+    by: str = ""
+
+
+CallMessage = Offer | AgentInterrupt | TransferRequest
+
+
+class UnknownAgent(LookupError):
+    """No operator with this id in the roster."""
+
+
+class AcdService:
+    """One process's ACD: see the module docstring.
+
+    ``deliver(call_id, message)`` hands a message to a local call's actor and returns False when
+    this process has no such call.
+    """
+
+    def __init__(
+        self,
+        *,
+        redis: aioredis.Redis,
+        prefix: str,
+        controller_id: str,
+        config: Callable[[], IvrConfig],
+        deliver: Callable[[str, CallMessage], bool],
+        clock: Callable[[], float] = time.time,
+        heal_limits: HealLimits | None = None,
+        sweep_interval: float = 1.0,
+    ) -> None:
+        self.redis = redis
+        self.live = LiveState(redis, prefix)
+        self.prefix = prefix
+        self.controller_id = controller_id
+        self._config = config
+        self._deliver = deliver
+        self.clock = clock
+        self.heal_limits = heal_limits or HealLimits()
+        self.sweep_interval = sweep_interval
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._wrapups: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background: list[asyncio.Task[None]] = []
+        self._pubsub: Any = None
+        self.decisions = 0
+        self.claims_lost = 0
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> IvrConfig:
+        return self._config()
+
+    def channel_for(self, controller_id: str) -> str:
+        return f"{self.prefix}ctl:{controller_id}"
+
+    async def start(self) -> None:
+        await self.redis.ping()
+        await self.sync_roster()
+        self._pubsub = self.redis.pubsub()
+        await self._pubsub.subscribe(self.channel_for(self.controller_id))
+        self._background = [
+            asyncio.create_task(self._listen(), name="acd-listen"),
+            asyncio.create_task(self._sweep(), name="acd-sweep"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._background = []
+        for handle in self._wrapups.values():
+            handle.cancel()
+        self._wrapups.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+            self._pubsub = None
+
+    def spawn(self, coro: Any, name: str) -> None:
+        """Run ``coro`` in the background, logging its failure (routing after a state change)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("acd: %s failed", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    # --- roster and agents ----------------------------------------------------------------------
+
+    async def sync_roster(self) -> None:
+        """Every roster operator has a live state (logged out at first); removed ones are dropped."""
+        roster = self.config.operators
+        known = await self.live.agents(roster)
+        now = self.clock()
+        for agent_id in roster:
+            if agent_id not in known:
+                await self.live.set_agent(Agent.new(agent_id, now=now))
+        for agent_id in await self.live.agent_ids():
+            if agent_id not in roster:
+                agent = await self.live.get_agent(agent_id)
+                if agent is None or agent.call_id is None:
+                    await self.live.remove_agent(agent_id)
+
+    def _lock(self, agent_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(agent_id, asyncio.Lock())
+
+    async def agent(self, agent_id: str) -> Agent:
+        if agent_id not in self.config.operators:
+            raise UnknownAgent(agent_id)
+        agent = await self.live.get_agent(agent_id)
+        if agent is None:
+            agent = Agent.new(agent_id, now=self.clock())
+            await self.live.set_agent(agent)
+        return agent
+
+    async def agent_event(self, agent_id: str, event: Event, *, by: str = "") -> Agent:
+        """Apply an operator's own or a supervisor's action (login, ready, pause, ...), or a
+        softphone registration change; route the operator if they became ready.
+
+        Raises ``UnknownAgent`` or ``acd.agents.IllegalTransition`` (for example ``ready`` while
+        logged out). While the operator holds a call the change goes to the call's owner.
+        """
+        async with self._lock(agent_id):
+            for _ in range(5):
+                agent = await self.agent(agent_id)
+                if isinstance(event, Login) and agent.state is not AgentState.LOGGED_OUT:
+                    return agent  # logging in twice is harmless
+                if agent.call_id is not None and agent.state in (AgentState.RINGING, AgentState.ON_CALL):
+                    if isinstance(event, Login | Ready):
+                        return agent  # already logged in and working
+                    if agent.state is AgentState.RINGING and not isinstance(event, Registered):
+                        await self.send(agent.call_id, AgentInterrupt(agent.call_id, agent_id, event))
+                        log.info("agent %s: %s while ringing, handed to the call's owner", agent_id, event.kind)
+                        return agent
+                    if isinstance(event, Registered | Unregistered):
+                        new, _ = apply(agent, event, self.clock())
+                        if await self.live.set_agent(new, expected=agent.state):
+                            return new
+                        continue
+                    raise IllegalTransition(agent_id, agent.state, event.kind, "the operator is on a call")
+                new, _effects = apply(agent, event, self.clock())
+                if new == agent:
+                    return agent
+                if await self.live.set_agent(new, expected=agent.state):
+                    self._log_change(agent, new, event, by)
+                    if agent.state is AgentState.WRAP_UP and new.state is not AgentState.WRAP_UP:
+                        self._cancel_wrapup(agent_id)
+                    if new.state is AgentState.READY and agent.state is not AgentState.READY:
+                        self.spawn(self.route_agent(agent_id), f"route-agent-{agent_id}")
+                    return new
+            raise RuntimeError(f"agent {agent_id}: state kept changing, gave up")
+
+    def _log_change(self, old: Agent, new: Agent, event: Event, by: str) -> None:
+        reason = f" ({new.reason.value})" if new.reason is not None else ""
+        who = f" by {by}" if by else ""
+        if (old.state, old.reason) == (new.state, new.reason):
+            log.info("agent %s: %s, still %s%s", old.id, event.kind.value, new.state.value, reason)
+            return
+        log.info("agent %s: %s -> %s%s on %s%s", old.id, old.state.value, new.state.value, reason, event.kind, who)
+
+    async def registration(self, agent_id: str, online: bool) -> None:
+        """The softphone registered or went away (ARI endpoint state)."""
+        if agent_id not in self.config.operators:
+            return
+        try:
+            await self.agent_event(agent_id, Registered() if online else Unregistered(), by="softphone")
+        except IllegalTransition as exc:  # pragma: no cover - every state accepts (un)registered
+            log.warning("agent %s: %s", agent_id, exc)
+
+    async def owner_update(self, agent: Agent, new: Agent) -> bool:
+        """The call's owner moves an operator holding (or leaving) its call: compare-and-set."""
+        ok = await self.live.set_agent(new, expected=agent.state)
+        if ok and new.state is AgentState.READY:
+            self.spawn(self.route_agent(new.id), f"route-agent-{new.id}")
+        return ok
+
+    # --- wrap-up --------------------------------------------------------------------------------
+
+    def start_wrapup(self, agent_id: str, seconds: float) -> None:
+        self._cancel_wrapup(agent_id)
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._wrapups.pop(agent_id, None)
+            self.spawn(self._end_wrapup(agent_id), f"wrapup-{agent_id}")
+
+        self._wrapups[agent_id] = loop.call_later(max(0.0, seconds), fire)
+
+    def _cancel_wrapup(self, agent_id: str) -> None:
+        handle = self._wrapups.pop(agent_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    async def _end_wrapup(self, agent_id: str) -> None:
+        agent = await self.live.get_agent(agent_id)
+        if agent is not None and agent.state is AgentState.WRAP_UP:
+            with contextlib.suppress(IllegalTransition):
+                await self.agent_event(agent_id, WrapupDone(), by="wrap-up timer")
+
+    # --- routing --------------------------------------------------------------------------------
+
+    async def operator_views(self) -> list[OperatorView]:
+        roster = self.config.operators
+        agents = await self.live.agents(roster)
+        views = []
+        for agent_id, spec in roster.items():
+            agent = agents.get(agent_id)
+            if agent is None:
+                continue
+            idle_since = max(agent.since, agent.last_call_end or 0.0)
+            views.append(
+                OperatorView(
+                    id=agent_id,
+                    tiers=frozenset(spec.tiers),
+                    skills=spec.skills,
+                    state=agent.state,
+                    idle_since=idle_since,
+                    registered=agent.registered,
+                )
+            )
+        return views
+
+    async def route_call(self, call_id: str) -> bool:
+        """Offer a waiting call to the best ready operator; False if nobody eligible is ready."""
+        for _ in range(10):
+            call = await self.live.get_call(call_id)
+            if call is None or await self.live.call_status(call_id) != "waiting":
+                return False
+            spec = self.config.queues.get(call.queue)
+            strategy = RoutingStrategy(spec.strategy if spec is not None else "best_skill")
+            decision = best_operator(call, await self.operator_views(), strategy, now=self.clock())
+            if decision is None:
+                return False
+            if await self._claim(decision.choice, call, decision.reason):
+                return True
+        return False
+
+    async def route_agent(self, agent_id: str) -> bool:
+        """Give a freed operator the most urgent waiting call they can serve, across all queues."""
+        for _ in range(10):
+            views = {view.id: view for view in await self.operator_views()}
+            view = views.get(agent_id)
+            if view is None:
+                return False
+            waiting = await self.live.all_waiting(self.config.queues)
+            decision = best_call(view, waiting, now=self.clock())
+            if decision is None:
+                return False
+            call = next(c for c in waiting if c.call_id == decision.choice)
+            if await self._claim(agent_id, call, decision.reason):
+                return True
+        return False
+
+    async def claim_for(self, agent_id: str, call: WaitingCall, reason: str) -> bool:
+        """Offer ``call`` to one named operator (a blind transfer); False if they are not free."""
+        return await self._claim(agent_id, call, reason)
+
+    async def _claim(self, agent_id: str, call: WaitingCall, reason: str) -> bool:
+        owner = call.owner or self.controller_id
+        if not await self.live.claim(agent_id, call.call_id, owner, now=self.clock()):
+            self.claims_lost += 1
+            return False
+        self.decisions += 1
+        log.info("routing: call %s -> %s because %s", call.call_id, agent_id, reason)
+        await self.send(call.call_id, Offer(call.call_id, agent_id, reason), owner=owner)
+        return True
+
+    async def send(self, call_id: str, message: CallMessage, owner: str | None = None) -> bool:
+        """Deliver ``message`` to the process that owns ``call_id`` (this one or another)."""
+        owner = owner or await self.live.owner(call_id)
+        if owner is None:
+            return False
+        if owner == self.controller_id:
+            return self._deliver(call_id, message)
+        await self.redis.publish(self.channel_for(owner), _encode(message))
+        return True
+
+    async def _listen(self) -> None:
+        assert self._pubsub is not None
+        while True:
+            try:
+                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis blips must not end the listener
+                log.warning("acd: pub/sub read failed: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if message is None:
+                continue
+            try:
+                item = _decode(message["data"])
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("acd: bad message on %s: %s", self.channel_for(self.controller_id), exc)
+                continue
+            if not self._deliver(item.call_id, item) and isinstance(item, Offer):
+                # the caller left before the offer arrived: free the operator at once
+                await self.release_offer(item.agent_id, item.call_id, requeue=False, agent_state=AgentState.READY)
+
+    async def release_offer(
+        self,
+        agent_id: str,
+        call_id: str,
+        *,
+        requeue: bool,
+        agent_state: AgentState,
+        reason: NotReadyReason | None = None,
+    ) -> bool:
+        """Undo a claim this process owns; a freed ready operator is routed again."""
+        ok = await self.live.release(
+            agent_id,
+            call_id,
+            self.controller_id,
+            now=self.clock(),
+            agent_state=agent_state,
+            reason=reason,
+            requeue=requeue,
+        )
+        if ok and agent_state is AgentState.READY:
+            self.spawn(self.route_agent(agent_id), f"route-agent-{agent_id}")
+        return ok
+
+    # --- queue helpers for the call side --------------------------------------------------------
+
+    def waiting_call(
+        self, call_id: str, spec: QueueSpec, queue: str, *, priority: int, enqueued_at: float, waited: float
+    ) -> WaitingCall:
+        skills, overflow = requirements_at(spec, waited)
+        also: list[Route] = []
+        if overflow is not None:
+            if overflow.kind == "tier":
+                # the tier above takes what its own operators can: no minimum levels any more
+                also.append(Route(overflow.name, {}))
+            else:
+                target = self.config.queues.get(overflow.name)
+                if target is not None:
+                    also.append(Route(target.tier, dict(target.required_skills)))
+        return WaitingCall(
+            call_id=call_id,
+            queue=queue,
+            priority=priority,
+            enqueued_at=enqueued_at,
+            requirements=skills,
+            tier=spec.tier,
+            also=tuple(also),
+            owner=self.controller_id,
+        )
+
+    async def could_serve(self, call: WaitingCall, spec: QueueSpec) -> int:
+        """How many logged-in operators could ever take this call (at its final escalation step)."""
+        final = self.waiting_call(
+            call.call_id, spec, call.queue, priority=call.priority, enqueued_at=call.enqueued_at, waited=1e9
+        )
+        first = WaitingCall(
+            call_id=call.call_id,
+            queue=call.queue,
+            priority=call.priority,
+            enqueued_at=call.enqueued_at,
+            requirements=call.requirements,
+            tier=call.tier,
+            also=final.also,
+        )
+        count = 0
+        for view in await self.operator_views():
+            if view.state is AgentState.LOGGED_OUT:
+                continue
+            if can_serve(view, final) or can_serve(view, first):
+                count += 1
+        return count
+
+    async def position(self, call_id: str, queue: str) -> int | None:
+        """1-based place of a waiting call in its line (priority first, then arrival)."""
+        line = sorted(await self.live.waiting(queue), key=lambda c: (-c.priority, c.enqueued_at, c.call_id))
+        return next((i for i, c in enumerate(line, start=1) if c.call_id == call_id), None)
+
+    # --- healing --------------------------------------------------------------------------------
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the next sweep tries again
+                log.warning("acd: sweep failed: %s", exc)
+
+    async def sweep(self) -> None:
+        """Heal stuck states and re-route ready operators (a safety net, not the routing path)."""
+        now = self.clock()
+        agents = await self.live.agents(self.config.operators)
+        for agent in agents.values():
+            event = heal(agent, now, self._limits_for(agent))
+            if event is not None:
+                await self._heal(agent, event)
+            elif agent.state is AgentState.READY and agent.registered:
+                await self.route_agent(agent.id)
+
+    def _limits_for(self, agent: Agent) -> HealLimits:
+        """The longest ring and wrap-up any queue allows, plus the grace: beyond that, stuck."""
+        queues = self.config.queues.values()
+        grace = self.heal_limits.grace_s
+        return HealLimits(
+            ring_timeout_s=float(max((q.ring_timeout + 2 for q in queues), default=15)),
+            grace_s=grace,
+            max_wrapup_s=float(max((q.wrapup for q in queues), default=0)) + grace,
+        )
+
+    async def _heal(self, agent: Agent, event: Event) -> None:
+        if isinstance(event, WrapupDone):
+            if agent.id in self._wrapups:
+                return  # our own timer is still running
+            log.warning("agent %s: wrap-up overran, healing", agent.id)
+            with contextlib.suppress(IllegalTransition):
+                await self.agent_event(agent.id, event, by="heal")
+            return
+        if isinstance(event, RingTimeout) and agent.call_id is not None:
+            owner = await self.live.owner(agent.call_id)
+            if owner == self.controller_id and self._deliver(
+                agent.call_id, AgentInterrupt(agent.call_id, agent.id, event)
+            ):
+                return
+            log.warning("agent %s: ringing for call %s with no live owner, healing", agent.id, agent.call_id)
+            await self.live.release(
+                agent.id, agent.call_id, owner or "", now=self.clock(), reason=NotReadyReason.RING_NO_ANSWER
+            )
+            return
+        new, _ = apply(agent, event, self.clock())
+        log.warning("agent %s: stuck in %s, healing to %s", agent.id, agent.state.value, new.state.value)
+        await self.live.set_agent(new, expected=agent.state)
+
+
+# --- pub/sub encoding ---------------------------------------------------------------------------
+
+_EVENTS: dict[str, Callable[[dict[str, Any]], Event]] = {
+    "login": lambda d: Login(),
+    "logout": lambda d: Logout(),
+    "ready": lambda d: Ready(),
+    "pause": lambda d: Pause(NotReadyReason(d["reason"])),
+    "unregistered": lambda d: Unregistered(),
+    "ring_timeout": lambda d: RingTimeout(),
+    "force": lambda d: Force(AgentState(d["state"]), NotReadyReason(d.get("reason") or "supervisor")),
+}
+
+
+def _event_dict(event: Event) -> dict[str, Any]:
+    data: dict[str, Any] = {"kind": event.kind.value}
+    if isinstance(event, Pause):
+        data["reason"] = event.reason.value
+    if isinstance(event, Force):
+        data["state"] = event.state.value
+        data["reason"] = event.reason.value
+    return data
+
+
+def _encode(message: CallMessage) -> str:
+    if isinstance(message, Offer):
+        return json.dumps(
+            {"type": "offer", "call": message.call_id, "agent": message.agent_id, "reason": message.reason}
+        )
+    if isinstance(message, AgentInterrupt):
+        return json.dumps(
+            {
+                "type": "interrupt",
+                "call": message.call_id,
+                "agent": message.agent_id,
+                "event": _event_dict(message.event),
+            }
+        )
+    return json.dumps(
+        {
+            "type": "transfer",
+            "call": message.call_id,
+            "queue": message.queue,
+            "operator": message.operator,
+            "by": message.by,
+        }
+    )
+
+
+def _decode(raw: str | bytes) -> CallMessage:
+    data = json.loads(raw)
+    kind = data["type"]
+    if kind == "offer":
+        return Offer(str(data["call"]), str(data["agent"]), str(data["reason"]))
+    if kind == "interrupt":
+        event = data["event"]
+        return AgentInterrupt(str(data["call"]), str(data["agent"]), _EVENTS[event["kind"]](event))
+    if kind == "transfer":
+        return TransferRequest(str(data["call"]), data.get("queue"), data.get("operator"), str(data.get("by", "")))
+    raise ValueError(f"unknown message type {kind!r}")
+
+
+__all__ = [
+    "DEFAULT_HANDLE_TIME",
+    "AcdService",
+    "AgentInterrupt",
+    "CallMessage",
+    "Offer",
+    "TransferRequest",
+    "UnknownAgent",
+]
