@@ -38,12 +38,11 @@ from typing import TYPE_CHECKING
 from acd.agents import (
     AgentState,
     Answer,
+    Force,
     Hangup,
-    IllegalTransition,
     Logout,
     NotReadyReason,
     Pause,
-    RingTimeout,
     Unregistered,
     apply,
 )
@@ -361,25 +360,20 @@ class QueuedCall:
             await self._ring_failed(f"cannot ring: {exc}", AgentState.NOT_READY, NotReadyReason.RING_NO_ANSWER)
 
     async def _on_interrupt(self, message: AgentInterrupt) -> None:
+        """The ringing operator paused, logged out, lost the softphone, or rang too long."""
         if self.state is not QState.RINGING or message.agent_id != self.agent_id:
             return
-        agent = await self.acd.live.get_agent(message.agent_id)
+        event = message.event
         state, reason = AgentState.NOT_READY, NotReadyReason.RING_NO_ANSWER
-        if agent is not None:
-            try:
-                new, _ = apply(agent, message.event, self.acd.clock())
-                state, reason = new.state, new.reason  # type: ignore[assignment]
-            except IllegalTransition:
-                pass
-        if isinstance(message.event, Logout):
+        if isinstance(event, Logout):
             state = AgentState.LOGGED_OUT
-        elif isinstance(message.event, Pause):
-            state, reason = AgentState.NOT_READY, message.event.reason
-        elif isinstance(message.event, Unregistered):
-            state, reason = AgentState.NOT_READY, NotReadyReason.UNREGISTERED
-        elif isinstance(message.event, RingTimeout):
-            state, reason = AgentState.NOT_READY, NotReadyReason.RING_NO_ANSWER
-        await self._ring_failed(f"operator {message.event.kind.value}", state, reason)
+        elif isinstance(event, Pause):
+            reason = event.reason
+        elif isinstance(event, Unregistered):
+            reason = NotReadyReason.UNREGISTERED
+        elif isinstance(event, Force) and event.state is not AgentState.RINGING:
+            state, reason = event.state, event.reason
+        await self._ring_failed(f"operator {event.kind.value}", state, reason)
 
     async def _ring_failed(self, why: str, state: AgentState, reason: NotReadyReason | None) -> None:
         """The offer did not become a conversation: the operator out, the call back at the head."""

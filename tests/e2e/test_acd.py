@@ -97,6 +97,7 @@ async def test_given_ready_operator_when_caller_queues_then_operator_answers_and
     assert record.routing_reason is not None and record.routing_reason.startswith("op1002: italiano 10 >= 5")
     assert record.queued_at is not None and record.answered_at is not None
     assert record.started_at <= record.queued_at <= record.answered_at <= record.ended_at  # type: ignore[operator]
+    assert steps(record, "announce")[0].startswith("position 1, about"), record.ivr_path
     # after the caller hangs up: wrap-up for the queue's 2 s, then ready again by itself
     agent = await rig.agent("op1002")
     assert agent["state"] in ("wrap_up", "ready"), agent
@@ -322,3 +323,25 @@ async def test_given_operator_dialling_feature_codes_then_login_pause_ready_logo
     wrong = await Call("*41", caller="op1003", port=rig.settings.sip_port, auth=("op1003", "wrong-password")).run()
     assert not wrong.answered, wrong.explain()
     assert (await rig.agent("op1003"))["state"] == "logged_out"
+
+
+async def test_given_talking_when_operator_blind_transfers_to_a_colleague_then_that_colleague_is_rung(
+    rig: Controller, records: Records, operators: Operators
+) -> None:
+    first = await operators.online("op1002")
+    number = caller_id()
+    running = asyncio.ensure_future(caller(rig, "7101", number).pause(7000).hangup().run())
+    await first.wait_count("ANSWERED", 1)
+    agent = await rig.wait_agent("op1002", "on_call")
+    colleague = await operators.online("op1003")
+    other = await operators.online("op1001")  # idle longer than op1003: a queue transfer would pick them
+    status, body = await rig.api("POST", f"/api/calls/{agent['call_id']}/transfer", {"operator": "op1003"})
+    assert status == 202, body
+    await colleague.wait_count("ANSWERED", 1)
+    result = await running
+    assert result.answered, result.explain()
+    record = await records.finished_for(number)
+    assert record.operator == "op1003" and record.queue == "tq_basic"
+    assert steps(record, "transfer") == ["op1002 -> operator op1003"]
+    assert (record.routing_reason or "").startswith("blind transfer by op1002"), record.routing_reason
+    assert other.invites == []

@@ -1,0 +1,311 @@
+"""The ACD's call treatment without Asterisk: a recording fake of the ARI REST calls, the real ACD
+service on the real Redis, the real IVR engine and contact store (SQLite), an injected clock.
+
+Covers what the end-to-end tests cannot drive precisely: the announced position never goes up,
+the estimated wait, timers firing (ring timeout, escalation, maximum wait) and the order of the
+ARI requests (hold, music off before an announcement, ring, bridge).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from acd.agents import AgentState, Login, NotReadyReason, Pause, Registered
+from contacts import ContactStore
+from contacts.db import upgrade
+from ivr import engine
+from ivr.actions import registry
+from ivr.config import IvrConfig, load_config
+from unico.acd_service import AcdService, CallMessage, Offer
+from unico.ari import AriNotFound
+from unico.calls import CallDeps, IvrCall
+from unico.queued_call import QState, QueuedCall, QueueTimer
+
+ROOT = Path(__file__).resolve().parents[2]
+E2E = ROOT / "tests" / "e2e"
+
+
+class FakeRest:
+    """Records every request; ``fail`` maps a method name to an exception to raise once."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.fail: dict[str, Exception] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        async def method(*args: Any, **kwargs: Any) -> None:
+            self.calls.append((name, args + tuple(sorted(kwargs.items()))))
+            if name in self.fail:
+                raise self.fail.pop(name)
+
+        return method
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def args_of(self, name: str) -> list[tuple[Any, ...]]:
+        return [args for n, args in self.calls if n == name]
+
+
+class Clocks:
+    def __init__(self) -> None:
+        self.start = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+        self.offset = 0.0
+
+    def wall(self) -> datetime:
+        return self.start + timedelta(seconds=self.offset)
+
+    def seconds(self) -> float:
+        return 1_000_000.0 + self.offset
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> IvrConfig:
+    folder = tmp_path_factory.mktemp("cfg")
+    shutil.copytree(ROOT / "dialplan", folder / "dialplan")
+    shutil.copytree(ROOT / "skills", folder / "skills")
+    shutil.copy(E2E / "flows.yaml", folder / "dialplan")
+    shutil.copy(E2E / "acd_test.yaml", folder / "skills")
+    return load_config(folder / "dialplan", folder / "skills")
+
+
+class Rig:
+    def __init__(self, acd: AcdService, deps: CallDeps, config: IvrConfig, rest: FakeRest, clocks: Clocks) -> None:
+        self.acd, self.deps, self.config, self.rest, self.clocks = acd, deps, config, rest, clocks
+        self.calls: dict[str, IvrCall] = {}
+        self.inbox: list[tuple[str, CallMessage]] = []
+
+    async def queued(self, call_id: str, dialled: str = "7101", priority: int = 0) -> QueuedCall:
+        """A caller who walked the IVR to the queue node of ``dialled``."""
+        call = IvrCall(self.deps, self.config, channel_id=call_id, dialled=dialled, caller="3330001111")
+        self.calls[call_id] = call
+        commands = call.session.start()
+        play = next(c for c in commands if isinstance(c, engine.Play))
+        (enqueue,) = [
+            c for c in call.session.handle(engine.PlaybackFinished(play.playback_id)) if isinstance(c, engine.Enqueue)
+        ]
+        queued = QueuedCall(call, self.acd, queue=enqueue.queue, request_id=enqueue.request_id, priority=priority)
+        call.queued = queued
+        await queued.start()
+        return queued
+
+    async def fire(self, queued: QueuedCall, kind: str) -> None:
+        token = queued._timers[kind][0]
+        await queued.on_timer(QueueTimer(kind, token))
+
+    async def deliver_offers(self) -> None:
+        while self.inbox:
+            call_id, message = self.inbox.pop(0)
+            call = self.calls[call_id]
+            assert call.queued is not None
+            await call.queued.on_message(message)
+
+
+@pytest.fixture
+async def rig(config: IvrConfig, tmp_path: Path) -> AsyncIterator[Rig]:
+    client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0", decode_responses=True)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'unico.db'}"
+    await upgrade(url)
+    store = ContactStore(url)
+    await store.open()
+    clocks = Clocks()
+    rest = FakeRest()
+    holder: list[Rig] = []
+
+    def deliver(call_id: str, message: CallMessage) -> bool:
+        holder[0].inbox.append((call_id, message))
+        return True
+
+    acd = AcdService(
+        redis=client,
+        prefix=f"test:qc:{uuid.uuid4().hex}:",
+        controller_id="ctl",
+        config=lambda: config,
+        deliver=deliver,
+        clock=clocks.seconds,
+        sweep_interval=3600,
+    )
+    await acd.sync_roster()
+    # op2001 logged in without a softphone: the queues take calls, nobody is offered one yet
+    await acd.agent_event("op2001", Login())
+    deps = CallDeps(
+        rest=rest,  # type: ignore[arg-type]
+        store=store,
+        handlers=registry,
+        clock=clocks.wall,
+        prompt_base="/unico/test/sounds",
+        inject=lambda item: None,
+        acd=acd,
+        app="unico-test",
+    )
+    rig = Rig(acd, deps, config, rest, clocks)
+    holder.append(rig)
+    try:
+        yield rig
+    finally:
+        for call in rig.calls.values():
+            if call.queued is not None:
+                call.queued.close()
+        await acd.close()
+        await acd.live.wipe()
+        await client.aclose()
+        await store.close()
+
+
+async def ready(rig: Rig, agent_id: str) -> None:
+    await rig.acd.agent_event(agent_id, Registered())
+    await rig.acd.agent_event(agent_id, Login())
+    for _ in range(10):  # the routing of a newly ready operator runs as its own task
+        await asyncio.sleep(0.01)
+
+
+def played(rig: Rig) -> list[list[str]]:
+    return [list(args[2]) for args in rig.rest.args_of("play_on_bridge")]
+
+
+async def test_given_caller_queued_then_holds_with_music_and_hears_position_and_wait(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    names = rig.rest.names()
+    assert names[:4] == ["create_bridge", "add_channel", "start_bridge_moh", "stop_bridge_moh"], names
+    assert names[4] == "play_on_bridge", "the music stops for the announcement, on the bridge"
+    (media,) = played(rig)
+    assert "number:1" in media and any("queue_position" in m for m in media)
+    # no history yet: 180 s per call for one logged-in operator who could serve -> "less than" is not said
+    assert queued.state is QState.WAITING
+    assert [c.call_id for c in await rig.acd.live.waiting("tq_basic")] == ["c1"]
+    # the announcement ends: the music comes back
+    await queued.playback_finished(queued.announcement or "")
+    assert rig.rest.names()[-1] == "start_bridge_moh"
+
+
+async def test_given_vip_arrives_later_when_announcing_again_then_position_never_goes_up(rig: Rig) -> None:
+    first = await rig.queued("c1")
+    await first.playback_finished(first.announcement or "")
+    rig.clocks.offset += 5
+    await rig.queued("c2", priority=10)  # a VIP: ahead of c1 in the line from now on
+    assert await rig.acd.position("c1", "tq_basic") == 2
+    rig.clocks.offset += 10
+    await rig.fire(first, "announce")
+    assert "number:1" in played(rig)[-1], "c1 heard 'number 1' before and must not hear 'number 2' now"
+    assert first.announced_position == 1
+
+
+async def test_given_operator_offered_when_ring_times_out_then_not_ready_and_call_back_at_head(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    rig.clocks.offset += 3
+    await rig.queued("c2")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    assert queued.state is QState.RINGING and queued.agent_id == "op1002"
+    (originate,) = rig.rest.args_of("originate")
+    assert originate[0] == queued.agent_channel and originate[1] == "PJSIP/op1002"
+    assert ("ring_timeout", 3) in originate and ("app", "unico-test") in originate
+    rig.clocks.offset += 5
+    await rig.fire(queued, "ring")
+    agent = await rig.acd.live.get_agent("op1002")
+    assert agent is not None and (agent.state, agent.reason) == (AgentState.NOT_READY, NotReadyReason.RING_NO_ANSWER)
+    assert rig.rest.args_of("hangup")[-1][0] == originate[0], "the ringing leg is hung up"
+    line = await rig.acd.live.waiting("tq_basic")
+    assert [c.call_id for c in line] == ["c1", "c2"], "c1 keeps its place at the head"
+    assert line[0].enqueued_at == 1_000_000.0
+    assert queued.state is QState.WAITING
+
+
+async def test_given_ringing_when_caller_hangs_up_then_leg_cancelled_and_operator_ready(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    leg = queued.agent_channel
+    await queued.caller_gone()
+    assert ("hangup", (leg,)) in rig.rest.calls
+    agent = await rig.acd.live.get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.READY and agent.call_id is None
+    assert await rig.acd.live.waiting("tq_basic") == []
+    assert await rig.acd.live.owner("c1") is None
+
+
+async def test_given_answer_then_mixing_bridge_on_call_and_after_hangup_wrap_up(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    leg = queued.agent_channel
+    assert leg is not None
+    rig.clocks.offset += 2
+    await queued.agent_answered(leg)
+    assert queued.state is QState.TALKING
+    assert ("add_channel", (queued.conv_bridge, ["c1", leg])) in rig.rest.calls
+    agent = await rig.acd.live.get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.ON_CALL
+    assert queued.call.session.outcome == "answered"
+    await queued.agent_answered(leg)  # the same StasisStart again: ignored
+    assert rig.rest.args_of("hangup") == []
+    rig.clocks.offset += 60
+    await queued.caller_gone()
+    agent = await rig.acd.live.get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.WRAP_UP
+    assert 60 < await rig.acd.live.handle_time("tq_basic", 180) < 180, "the handle time moves the estimate"
+
+
+async def test_given_escalation_step_when_due_then_requirements_relax_and_route_again(rig: Rig) -> None:
+    await ready(rig, "op1001")  # bancoposta 9
+    queued = await rig.queued("c1", dialled="7102")  # tq_escalate: bancoposta >= 10, >= 9 after 3 s
+    await rig.deliver_offers()
+    assert queued.state is QState.WAITING
+    rig.clocks.offset += 3
+    await rig.fire(queued, "escalate")
+    await rig.deliver_offers()
+    assert queued.state is QState.RINGING and queued.agent_id == "op1001"
+    notes = [s.note for s in queued.call.session.path if s.kind == "escalate"]
+    assert notes == ["after 3s need bancoposta >= 9"]
+
+
+async def test_given_nobody_answers_when_max_wait_reached_then_back_to_the_ivr_with_timeout(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    rig.clocks.offset += 40
+    await rig.fire(queued, "max_wait")
+    assert queued.state is QState.DONE
+    assert await rig.acd.live.waiting("tq_basic") == []
+    session = queued.call.session
+    assert session.node_name == "t_q_sorry" and any(s.note == "timeout" for s in session.path)
+
+
+async def test_given_ari_error_while_ringing_then_operator_out_and_call_kept(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    rig.rest.fail["originate"] = AriNotFound(404, "POST", "/channels", "endpoint not found")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    assert queued.state is QState.WAITING
+    agent = await rig.acd.live.get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.NOT_READY
+    assert [c.call_id for c in await rig.acd.live.waiting("tq_basic")] == ["c1"]
+
+
+async def test_given_offer_for_a_call_no_longer_waiting_then_operator_released(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    await queued.caller_gone()
+    await queued.on_message(Offer("c1", "op1002", "stale"))
+    agent = await rig.acd.live.get_agent("op1002")
+    assert agent is not None and agent.call_id is None
+
+
+async def test_given_ringing_when_operator_pauses_then_paused_with_reason_and_call_requeued(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    leg = queued.agent_channel
+    await rig.acd.agent_event("op1002", Pause(NotReadyReason.LUNCH))
+    await rig.deliver_offers()  # the interrupt reaches the call's owner, which decides
+    agent = await rig.acd.live.get_agent("op1002")
+    assert agent is not None and (agent.state, agent.reason) == (AgentState.NOT_READY, NotReadyReason.LUNCH)
+    assert ("hangup", (leg,)) in rig.rest.calls
+    assert queued.state is QState.WAITING
+    assert [c.call_id for c in await rig.acd.live.waiting("tq_basic")] == ["c1"]
