@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -279,7 +279,7 @@ async def measure(
                     label = "warm-up" if round_ < warmup else f"{round_ - warmup + 1}/{iterations}"
                     print(f"  {label:>7} {system:<9} {sample.latency_ms:8.1f} ms", flush=True)
                     if round_ >= warmup:
-                        samples.append(sample)
+                        samples.append(replace(sample, iteration=round_ - warmup + 1))
         finally:
             await ami.close()
             if controller.running:

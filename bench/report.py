@@ -145,7 +145,7 @@ def write_chart(path: Path, samples: Sequence[Sample], systems: Sequence[str], t
     cdf.set_xlabel("ready -> INVITE at the softphone (ms, log scale)")
     cdf.set_ylabel("fraction of assignments")
     cdf.grid(True, which="both", alpha=0.3)
-    cdf.legend(loc="lower right")
+    cdf.legend(loc="center")
     strip.set_yscale("log")
     strip.set_xticks(range(len(systems)), list(systems))
     strip.set_ylabel("ms (log scale)")

@@ -149,8 +149,9 @@ class QueuedCall:
         self._note("queue", f"entered {self.queue} (tier {spec.tier}, priority {self.priority})")
         log.info("call %s: waiting in %s, priority %s", self.call_id, self.queue, self.priority)
         self._arm_waiting_timers()
-        await self._announce()
-        await self.acd.route_call(self.call_id)
+        # route first: a caller an idle operator takes at once hears no "you are number 1"
+        if not await self.acd.route_call(self.call_id):
+            await self._announce()
 
     def _waiting_call(self) -> WaitingCall:
         return self.acd.waiting_call(

@@ -60,7 +60,17 @@ def asterisk(state_dir: Path, config_dir: Path) -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_config(tmp_path_factory.mktemp("config") / "unico", FLOWS, ACD_TEST)
+    folder = copy_config(tmp_path_factory.mktemp("config") / "unico", FLOWS, ACD_TEST)
+    # The shipped menus reach the shipped queues only in office hours; the copy's customer area
+    # opens around the clock so callers can walk 803160's menus to the operators at any hour
+    # (the calendars themselves are tested with an injected clock in tests/unit).
+    hours = folder / "dialplan" / "hours.yaml"
+    text = hours.read_text()
+    shipped = '  customers:\n    timezone: Europe/Rome\n    holidays: IT\n    hours:\n      mon-sat: "08:00-20:00"'
+    assert shipped in text, "dialplan/hours.yaml changed: update the e2e override"
+    always = '  customers:\n    timezone: Europe/Rome\n    holidays: null\n    hours:\n      mon-sun: "00:00-24:00"'
+    hours.write_text(text.replace(shipped, always))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,7 @@ async def test_given_ready_operator_when_caller_queues_then_operator_answers_and
     assert record.routing_reason is not None and record.routing_reason.startswith("op1002: italiano 10 >= 5")
     assert record.queued_at is not None and record.answered_at is not None
     assert record.started_at <= record.queued_at <= record.answered_at <= record.ended_at  # type: ignore[operator]
-    assert steps(record, "announce")[0].startswith("position 1, about"), record.ivr_path
+    assert steps(record, "announce") == [], "an idle operator takes the call before any announcement"
     # after the caller hangs up: wrap-up for the queue's 2 s, then ready again by itself
     agent = await rig.agent("op1002")
     assert agent["state"] in ("wrap_up", "ready"), agent
@@ -297,6 +297,7 @@ async def test_given_operator_when_pausing_with_reason_then_not_offered_until_re
     assert result.answered, result.explain()
     record = await records.finished_for(number)
     assert record.operator == "op1002"
+    assert steps(record, "announce")[0].startswith("position 1, about"), record.ivr_path
 
 
 async def test_given_operator_dialling_feature_codes_then_login_pause_ready_logout_take_effect(
@@ -345,3 +346,25 @@ async def test_given_talking_when_operator_blind_transfers_to_a_colleague_then_t
     assert steps(record, "transfer") == ["op1002 -> operator op1003"]
     assert (record.routing_reason or "").startswith("blind transfer by op1002"), record.routing_reason
     assert other.invites == []
+
+
+async def test_given_customer_menus_when_caller_picks_bancoposta_or_operator_then_right_tier_answers(
+    rig: Controller, records: Records, operators: Operators
+) -> None:
+    """Through 803160's real menus: 3 products -> 2 BancoPosta (specialist), 0 operator (general)."""
+    specialist = await operators.online("op1004")  # specialist only, bancoposta 5: not enough at first
+    best = await operators.online("op1005")  # specialist + enterprise, bancoposta 10
+    general = await operators.online("op1002")  # general only
+    bancoposta, operator = caller_id(), caller_id()
+    walk = caller(rig, "803160", bancoposta).pause(800).dtmf("132", mode="info", gap_ms=700)
+    result = await walk.pause(5000).hangup().run()
+    assert result.answered, result.explain()
+    record = await records.finished_for(bancoposta)
+    assert (record.queue, record.tier, record.operator) == ("bancoposta", "specialist", "op1005"), record
+    assert "bancoposta 10 >= 7" in (record.routing_reason or "")
+    walk = caller(rig, "803160", operator).pause(800).dtmf("10", mode="info", gap_ms=700)
+    result = await walk.pause(5000).hangup().run()
+    assert result.answered, result.explain()
+    record = await records.finished_for(operator)
+    assert (record.queue, record.tier, record.operator) == ("general", "general", "op1002"), record
+    assert specialist.invites == [] and best.answered == 1 and general.answered == 1
