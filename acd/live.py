@@ -208,6 +208,7 @@ class LiveState:
                     "requirements": json.dumps(dict(call.requirements), sort_keys=True),
                     "also": _routes_json(call.also),
                     "owner": call.owner,
+                    "preferred": call.preferred or "",
                     "status": "waiting",
                     "agent": "",
                     "controller": "",
@@ -321,6 +322,7 @@ class LiveState:
             tier=data["tier"],
             also=also,
             owner=data.get("owner", ""),
+            preferred=data.get("preferred") or None,
         )
 
     # --- claims ------------------------------------------------------------------------------

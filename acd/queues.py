@@ -155,6 +155,9 @@ class QueueSpec(BaseModel):
     #: seconds between position/wait announcements; None = only at entry
     announce_every: Annotated[int | None, Field(ge=10)] = None
     escalation: tuple[Annotated[EscalationStep, BeforeValidator(_step)], ...] = ()
+    #: offer a known caller first to the operator who handled their last contact, if that
+    #: operator is ready and eligible (otherwise the strategy decides as usual)
+    prefer_last_operator: bool = False
 
 
 class Requirements(NamedTuple):

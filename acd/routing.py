@@ -78,6 +78,8 @@ class WaitingCall:
     also: tuple[Route, ...] = ()
     #: id of the controller whose process holds the caller's channel (it rings and bridges)
     owner: str = ""
+    #: the operator who handled this caller's last contact, preferred when ready and eligible
+    preferred: str | None = None
 
     def routes(self) -> tuple[Route, ...]:
         return (Route(self.tier, self.requirements), *self.also)
@@ -147,6 +149,13 @@ def best_operator(
     eligible = [op for op in operators if is_available(op) and can_serve(op, call)]
     if not eligible:
         return None
+    preferred = next((op for op in eligible if op.id == call.preferred), None)
+    if preferred is not None:
+        reason = (
+            f"{preferred.id}: handled this caller's last contact; {_skills_text(preferred, call)} "
+            f"(preferred over {len(eligible) - 1} other eligible)"
+        )
+        return Decision(preferred.id, reason)
     if strategy is RoutingStrategy.BEST_SKILL:
         chosen = min(eligible, key=lambda op: (-_skill_sum(op, call), op.idle_since, op.id))
     else:

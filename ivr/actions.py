@@ -29,10 +29,24 @@ class ParcelLookup(Protocol):
     async def parcel_status(self, code: str) -> object | None: ...
 
 
+class CallServices(Protocol):
+    """What the call-related actions need from the customer database (``unico.calls`` binds it)."""
+
+    async def open_complaint(
+        self, *, contact_id: str, caller: str | None, category: str, recording: str | None
+    ) -> str: ...
+
+    async def record_survey(self, *, contact_id: str, score: int | None, solved: bool | None) -> None: ...
+
+
 @dataclass(frozen=True)
 class ActionContext:
     store: ParcelLookup
     now: datetime
+    #: the call's contact id and caller number, for actions that write about this call
+    call_id: str = ""
+    caller: str | None = None
+    services: CallServices | None = None
 
 
 Handler = Callable[[ActionContext, Mapping[str, str]], Awaitable[ActionResult]]
@@ -94,3 +108,35 @@ async def parcel_tracking(ctx: ActionContext, args: Mapping[str, str]) -> Action
         return ActionResult("not_found")
     state = str(status) if str(status) in PARCEL_STATES else "in_transit"
     return ActionResult(state, {"parcel_status": state})
+
+
+#: complaint categories the IVR offers (keys of the complaint deadlines in the customer database)
+COMPLAINT_CATEGORIES = {"postal", "payments", "banking", "mobile", "other"}
+
+
+@registry.register(
+    "open_complaint",
+    args={"category", "recording"},
+    results={"opened"},
+    sets={"complaint_number"},
+)
+async def open_complaint(ctx: ActionContext, args: Mapping[str, str]) -> ActionResult:
+    """Open a complaint for this call with its recorded message; sets the number to read back."""
+    if ctx.services is None:
+        raise LookupError("no complaint desk configured")
+    category = args["category"] if args["category"] in COMPLAINT_CATEGORIES else "other"
+    number = await ctx.services.open_complaint(
+        contact_id=ctx.call_id, caller=ctx.caller, category=category, recording=args["recording"] or None
+    )
+    return ActionResult("opened", {"complaint_number": number})
+
+
+@registry.register("record_survey", args={"score", "solved"}, results={"saved"})
+async def record_survey(ctx: ActionContext, args: Mapping[str, str]) -> ActionResult:
+    """Store the post-call survey: a 1-5 score and "was your problem solved?" (1 yes, 2 no)."""
+    if ctx.services is None:
+        raise LookupError("no survey store configured")
+    score = int(args["score"]) if args["score"].isdigit() and 1 <= int(args["score"]) <= 5 else None
+    solved = {"1": True, "2": False}.get(args["solved"])
+    await ctx.services.record_survey(contact_id=ctx.call_id, score=score, solved=solved)
+    return ActionResult("saved")

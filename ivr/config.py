@@ -45,6 +45,7 @@ from ivr.schema import (
     QueueNode,
     RecordNode,
     SayNode,
+    SetNode,
     variable_of,
 )
 from ivr.source import ConfigError, ConfigErrors, Location, YamlDocument, load_yaml
@@ -85,7 +86,7 @@ class IvrConfig:
 
 def node_targets(node: Node) -> Iterator[tuple[tuple[str, ...], str]]:
     """(field path, target node) for every node reference in ``node``."""
-    for name in ("next", "fallback", "on_error", "open", "closed", "unavailable", "too_short"):
+    for name in ("next", "fallback", "on_error", "open", "closed", "unavailable", "after_call", "too_short"):
         value = getattr(node, name, None)
         if value is not None:
             yield (name,), value
@@ -183,7 +184,9 @@ def _message(err: Any) -> str:
     if err["type"] == "union_tag_invalid":
         return msg.replace("Input tag", "node type")
     if err["type"] == "union_tag_not_found":
-        return "every node needs a 'type' (play, menu, collect, say, action, hours, record, queue, language, hangup)"
+        return (
+            "every node needs a 'type' (play, menu, collect, say, action, hours, record, queue, language, set, hangup)"
+        )
     if err["type"] == "extra_forbidden":
         return "unknown field (check the spelling)"
     if err["type"] == "missing":
@@ -302,6 +305,8 @@ def _check_references(
     for node in nodes.values():
         if isinstance(node, CollectNode | RecordNode):
             produced.add(node.var)
+        if isinstance(node, SetNode):
+            produced.update(node.vars)
         if isinstance(node, ActionNode) and (handler := handlers.get(node.handler)):
             produced.update(handler.sets)
     for raw in c.invalid.get("nodes", {}).values():

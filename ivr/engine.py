@@ -54,6 +54,7 @@ from ivr.schema import (
     QueueNode,
     RecordNode,
     SayNode,
+    SetNode,
     variable_of,
 )
 
@@ -108,9 +109,10 @@ class HungUp:
 
 @dataclass(frozen=True, slots=True)
 class QueueResult:
-    """The ACD is done with an ``Enqueue``: ``answered`` (an operator took the call, the IVR ends
-    here) or why not: ``closed``, ``full``, ``unavailable`` (nobody logged in can serve it),
-    ``timeout`` (the queue's maximum wait), ``error``."""
+    """What the ACD did with an ``Enqueue``: ``answered`` (an operator took the call), then
+    ``completed`` when the operator hung up first (the caller goes on to the node's ``after_call``);
+    or why it could not serve: ``closed``, ``full``, ``unavailable`` (nobody logged in can serve
+    it), ``timeout`` (the queue's maximum wait), ``error``."""
 
     request_id: str
     result: str
@@ -308,7 +310,7 @@ class Session:
             if event.request_id != self._request or self.phase is not Phase.QUEUED:
                 return []
             self._request = None
-            return self._on_queue_result(event.result)
+            return self._on_queue_result(event.request_id, event.result)
         raise TypeError(f"unknown event {event!r}")
 
     def masked(self, name: str) -> bool:
@@ -410,6 +412,9 @@ class Session:
             is_open = self.config.calendars[node.calendar].is_open(self.clock())
             self.path[-1] = Step(name, node.type, self.path[-1].at, note="open" if is_open else "closed")
             return self._enter(node.open if is_open else node.closed)
+        if isinstance(node, SetNode):
+            self.vars.update(node.vars)
+            return self._enter(node.next)
         if isinstance(node, LanguageNode):
             self.language = node.language
             return self._enter(node.next)
@@ -535,15 +540,20 @@ class Session:
         self._step("recording", note=f"{duration:.1f}s")
         return self._enter(node.next)
 
-    def _on_queue_result(self, result: str) -> list[Command]:
+    def _on_queue_result(self, request_id: str, result: str) -> list[Command]:
         node = self.node
         assert isinstance(node, QueueNode)
         self._step("queue", note=result)
         if result == "answered":
-            # The operator has the caller now; the ACD ends the call, the IVR's part is done.
+            # The operator has the caller now; the IVR waits for the end of the conversation.
             self.outcome = "answered"
-            self.phase = Phase.DONE
+            self._request = request_id
             return []
+        if result == "completed":
+            # The operator hung up first: the caller goes on to the node's ``after_call`` (a survey).
+            if node.after_call is not None:
+                return self._enter(node.after_call)
+            return self._hangup("operator_ended")
         self.outcome = node.outcome or "operators_unavailable"
         return self._enter(node.unavailable)
 

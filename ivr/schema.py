@@ -187,11 +187,22 @@ class QueueNode(_Node):
     #: where the caller goes when the ACD cannot serve them: queue closed, full, nobody logged in
     #: who could take the call, or the queue's maximum wait reached (the path notes which)
     unavailable: NodeName
+    #: where the caller goes when the operator hangs up first (a post-call survey); without it
+    #: the call ends with the conversation
+    after_call: NodeName | None = None
 
 
 class LanguageNode(_Node):
     type: Literal["language"]
     language: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+    next: NodeName
+
+
+class SetNode(_Node):
+    """Store fixed values in call variables (for example the complaint category a menu chose)."""
+
+    type: Literal["set"]
+    vars: Annotated[dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], str], Field(min_length=1)]
     next: NodeName
 
 
@@ -210,6 +221,7 @@ Node = Annotated[
     | RecordNode
     | QueueNode
     | LanguageNode
+    | SetNode
     | HangupNode,
     Field(discriminator="type"),
 ]

@@ -428,7 +428,15 @@ class AcdService:
     # --- queue helpers for the call side --------------------------------------------------------
 
     def waiting_call(
-        self, call_id: str, spec: QueueSpec, queue: str, *, priority: int, enqueued_at: float, waited: float
+        self,
+        call_id: str,
+        spec: QueueSpec,
+        queue: str,
+        *,
+        priority: int,
+        enqueued_at: float,
+        waited: float,
+        preferred: str | None = None,
     ) -> WaitingCall:
         skills, overflow = requirements_at(spec, waited)
         also: list[Route] = []
@@ -449,6 +457,7 @@ class AcdService:
             tier=spec.tier,
             also=tuple(also),
             owner=self.controller_id,
+            preferred=preferred if spec.prefer_last_operator else None,
         )
 
     async def could_serve(self, call: WaitingCall, spec: QueueSpec) -> int:

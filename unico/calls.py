@@ -16,13 +16,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from acd.agents import AgentState
 from acd.queues import priority_for
 from contacts import ContactStore
 from ivr import engine
-from ivr.actions import ActionContext, Registry
+from ivr.actions import ActionContext, CallServices, Registry
 from ivr.config import IvrConfig
 from unico.acd_service import AcdService, CallMessage, Offer
 from unico.ari import AriRest, gone_ok
@@ -50,6 +50,22 @@ class CallStats:
     errors: int = 0
 
 
+class CustomerInfo(Protocol):
+    """What a call needs of the caller's customer record (``contacts`` caller lookup)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def segment(self) -> str | None: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def last_operator(self) -> str | None: ...
+
+
+CustomerLookup = Callable[[str], Awaitable[CustomerInfo | None]]
+
+
 def _no_link(alias: str, key: str) -> None:
     """Without a dispatcher (unit tests) there is nothing to link."""
 
@@ -73,6 +89,12 @@ class CallDeps:
     inject_item: Callable[[str, object], None] = lambda key, item: None
     #: this controller's name, stored on each contact record it opens
     node: str | None = None
+    #: finds the caller's customer record by number; None: every caller is a guest
+    lookup: CustomerLookup | None = None
+    #: a slow customer database must not hold the caller: after this, the caller is a guest
+    lookup_timeout: float = 0.3
+    #: complaints and surveys for the IVR's actions; None: those actions fail (their on_error)
+    services: CallServices | None = None
 
 
 class IvrCall:
@@ -94,6 +116,7 @@ class IvrCall:
         self._closed = False
         self.ivr_ended_at: datetime | None = None
         self.queued: QueuedCall | None = None
+        self.customer: CustomerInfo | None = None
 
     @property
     def closed(self) -> bool:
@@ -104,6 +127,11 @@ class IvrCall:
         stats.calls += 1
         stats.started += 1
         session = self.session
+        self.customer = await self._lookup(session.caller)
+        if self.customer is not None:
+            language = self.customer.language
+            if language and language in session.config.settings.languages:
+                session.language = language  # greet known callers in their language
         await self.deps.store.start_contact(
             contact_id=self.contact_id,
             channel_id=self.channel_id,
@@ -122,6 +150,16 @@ class IvrCall:
                 await self.close()
                 return
         await self._run(session.start())
+
+    async def _lookup(self, caller: str | None) -> CustomerInfo | None:
+        lookup = self.deps.lookup
+        if lookup is None or not caller:
+            return None
+        try:
+            return await asyncio.wait_for(lookup(caller), self.deps.lookup_timeout)
+        except Exception as exc:  # noqa: BLE001 - a guest call beats no call
+            log.warning("call %s: customer lookup failed (%s), serving as a guest", self.channel_id, type(exc).__name__)
+            return None
 
     async def feed(self, event: engine.Event) -> None:
         """One engine event (from ARI or from our own timers and actions)."""
@@ -218,8 +256,17 @@ class IvrCall:
             log.warning("call %s: no ACD for queue %s", self.channel_id, command.queue)
             await self.queue_result(command.request_id, "unavailable")
             return
-        priority = priority_for(spec, segments=())
-        self.queued = QueuedCall(self, acd, queue=command.queue, request_id=command.request_id, priority=priority)
+        customer = self.customer
+        segments = (customer.segment,) if customer is not None and customer.segment else ()
+        priority = priority_for(spec, segments=segments)
+        self.queued = QueuedCall(
+            self,
+            acd,
+            queue=command.queue,
+            request_id=command.request_id,
+            priority=priority,
+            preferred=customer.last_operator if customer is not None else None,
+        )
         await self.queued.start()
 
     def _stop_work(self) -> None:
@@ -311,7 +358,13 @@ class IvrCall:
             try:
                 if spec is None:
                     raise LookupError(f"no handler {command.handler!r}")
-                ctx = ActionContext(store=self.deps.store, now=self.deps.clock())
+                ctx = ActionContext(
+                    store=self.deps.store,
+                    now=self.deps.clock(),
+                    call_id=self.contact_id,
+                    caller=self.session.caller,
+                    services=self.deps.services,
+                )
                 result = await asyncio.wait_for(spec.func(ctx, command.args), command.timeout)
                 event = engine.ActionDone(command.request_id, result.result, dict(result.values))
             except asyncio.CancelledError:

@@ -273,7 +273,10 @@ class Controller:
             await self.reconcile()
             await self.sync_registrations()
         elif isinstance(event, Disconnected):
-            log.warning("ARI disconnected: %s", event.reason)
+            if event.reason == "closed by us":
+                log.info("ARI disconnected: shutting down")
+            else:
+                log.warning("ARI disconnected: %s", event.reason)
         elif isinstance(event, EndpointStateChange) and self.acd is not None:
             endpoint = event.endpoint
             if endpoint.technology == "PJSIP":

@@ -86,6 +86,7 @@ class QueuedCall:
         request_id: str,
         priority: int,
         enqueued_at: float | None = None,
+        preferred: str | None = None,
     ) -> None:
         self.call = call
         self.acd = acd
@@ -93,6 +94,7 @@ class QueuedCall:
         self.request_id = request_id
         self.priority = priority
         self.enqueued_at = enqueued_at if enqueued_at is not None else acd.clock()
+        self.preferred = preferred
         self.state = QState.WAITING
         self.call_id = call.channel_id
         self.hold_bridge = ""
@@ -161,6 +163,7 @@ class QueuedCall:
             priority=self.priority,
             enqueued_at=self.enqueued_at,
             waited=self.acd.clock() - self.enqueued_at,
+            preferred=self.preferred,
         )
 
     def _arm_waiting_timers(self) -> None:
@@ -446,8 +449,8 @@ class QueuedCall:
         elif self.state is QState.TALKING:
             self._note("end", f"{self.agent_id} hung up")
             await self._end_conversation()
-            with gone_ok():
-                await self.rest.hangup(self.call_id)
+            # back to the IVR: the queue node's after_call (a survey), or it hangs up
+            await self.call.queue_result(self.request_id, "completed")
 
     async def _end_conversation(self) -> None:
         agent_id, leg = self.agent_id, self.agent_channel

@@ -179,3 +179,48 @@ def test_best_call_is_deterministic_with_full_ties() -> None:
     results = {best_call(me, list(order), now=NOW) for order in itertools.permutations(waiting)}
     assert {r.choice for r in results if r is not None} == {"c1"}
     assert len(results) == 1
+
+
+# --- the caller's last operator -------------------------------------------------------------------
+
+
+def test_preferred_operator_wins_when_ready_and_eligible_even_if_not_best() -> None:
+    base = call("c1", {"bancoposta": 5})
+    preferring = WaitingCall(
+        call_id="c1",
+        queue=base.queue,
+        priority=0,
+        enqueued_at=base.enqueued_at,
+        requirements=base.requirements,
+        tier="general",
+        preferred="op2",
+    )
+    ops = [op("op1", {"bancoposta": 10}, idle_since=100.0), op("op2", {"bancoposta": 6}, idle_since=990.0)]
+    assert best_operator(base, ops, BEST, now=NOW) == Decision(
+        "op1", "op1: bancoposta 10 >= 5, idle 900 s (best of 2 eligible, strategy best_skill)"
+    )
+    decision = best_operator(preferring, ops, BEST, now=NOW)
+    assert decision is not None and decision.choice == "op2"
+    assert decision.reason.startswith("op2: handled this caller's last contact")
+
+
+@pytest.mark.parametrize(
+    "preferred_view",
+    [
+        op("op2", {"bancoposta": 3}),  # below the minimum
+        op("op2", {"bancoposta": 9}, state=AgentState.NOT_READY),  # paused
+        op("op2", {"bancoposta": 9}, registered=False),  # softphone gone
+    ],
+)
+def test_preferred_operator_not_eligible_then_strategy_decides(preferred_view: OperatorView) -> None:
+    c = WaitingCall(
+        call_id="c1",
+        queue="q",
+        priority=0,
+        enqueued_at=950.0,
+        requirements={"bancoposta": 5},
+        tier="general",
+        preferred="op2",
+    )
+    decision = best_operator(c, [op("op1", {"bancoposta": 7}), preferred_view], BEST, now=NOW)
+    assert decision is not None and decision.choice == "op1"

@@ -222,8 +222,29 @@ def test_given_open_hours_when_queue_reached_then_caller_handed_to_acd(config: I
     assert session.handle(engine.Dtmf("1")) == [], "keys are ignored while queued"
     assert session.handle(engine.QueueResult("stale-id", "answered")) == []
     assert session.handle(engine.QueueResult(enqueue.request_id, "answered")) == []
-    assert session.finished and session.outcome == "answered"
+    assert not session.finished and session.outcome == "answered"
     assert session.path[-1].kind == "queue" and session.path[-1].note == "answered"
+    assert session.handle(engine.Dtmf("5")) == [], "keys are ignored during the conversation"
+    # the operator hangs up first: the caller is asked the survey, which stores its answers
+    commands = session.handle(engine.QueueResult(enqueue.request_id, "completed"))
+    assert session.node_name == "survey" and only(commands, engine.Play)
+    session.handle(engine.Dtmf("4"))
+    assert session.node_name == "survey_solved"
+    (action,) = only(session.handle(engine.Dtmf("1")), engine.RunAction)
+    assert (action.handler, dict(action.args)) == ("record_survey", {"score": "4", "solved": "1"})
+    assert session.outcome == "answered", "the survey does not change how the contact ended"
+
+
+def test_given_queue_without_survey_when_operator_hangs_up_first_then_call_ends(config: IvrConfig) -> None:
+    session = new_session(config, dialled="803161")
+    finish_prompt(session, session.start())
+    commands = session.handle(engine.Dtmf("0"))
+    while not only(commands, engine.Enqueue):
+        commands = finish_prompt(session, commands)
+    (enqueue,) = only(commands, engine.Enqueue)
+    session.handle(engine.QueueResult(enqueue.request_id, "answered"))
+    (hangup,) = only(session.handle(engine.QueueResult(enqueue.request_id, "completed")), engine.Hangup)
+    assert hangup.reason == "operator_ended" and session.outcome == "answered"
 
 
 @pytest.mark.parametrize("result", ["closed", "full", "unavailable", "timeout"])
@@ -249,24 +270,47 @@ def test_given_caller_waiting_in_queue_when_hanging_up_then_abandoned_in_queue(c
     assert session.outcome == "abandoned_queue"
 
 
-def test_given_complaint_when_recorded_then_recording_kept_and_outcome_complaint(config: IvrConfig) -> None:
-    session = new_session(config)
+def to_complaint(session: engine.Session, category_key: str = "2") -> list[engine.Command]:
+    """From the main menu: 2 complaints, then a category; returns the consent prompt's commands."""
     finish_prompt(session, session.start())
-    commands = session.handle(engine.Dtmf("2"))
+    session.handle(engine.Dtmf("2"))
+    assert session.node_name == "complaint_category"
+    return session.handle(engine.Dtmf(category_key))
+
+
+def test_given_complaint_when_recorded_then_ticket_opened_and_number_read_back_twice(config: IvrConfig) -> None:
+    session = new_session(config)
+    commands = to_complaint(session, "2")  # payments and cards
+    assert session.vars["complaint_category"] == "payments"
     commands = finish_prompt(session, commands)  # consent
     commands = finish_prompt(session, commands)  # instructions
     (rec,) = only(commands, engine.StartRecording)
     assert rec.beep and rec.terminate_on == "#"
     assert session.handle(engine.Dtmf("5")) == []
-    session.handle(engine.RecordingFinished(rec.name, 4.2))
-    assert session.recording == rec.name and session.node_name == "complaint_thanks"
+    (action,) = only(session.handle(engine.RecordingFinished(rec.name, 4.2)), engine.RunAction)
+    assert session.recording == rec.name and session.outcome == "complaint"
+    assert (action.handler, dict(action.args)) == ("open_complaint", {"category": "payments", "recording": rec.name})
+    (play,) = only(
+        session.handle(engine.ActionDone(action.request_id, "opened", {"complaint_number": "418207396"})), engine.Play
+    )
+    assert "digits:418207396" in play.media and any("complaint_number_is" in m for m in play.media)
+    (again,) = only(session.handle(engine.PlaybackFinished(play.playback_id)), engine.Play)
+    assert "digits:418207396" in again.media, "the number is said a second time"
     assert session.outcome == "complaint"
+
+
+def test_given_complaint_desk_down_when_recorded_then_caller_thanked_and_recording_kept(config: IvrConfig) -> None:
+    session = new_session(config)
+    commands = finish_prompt(session, finish_prompt(session, to_complaint(session, "1")))
+    (rec,) = only(commands, engine.StartRecording)
+    (action,) = only(session.handle(engine.RecordingFinished(rec.name, 3.0)), engine.RunAction)
+    session.handle(engine.ActionFailed(action.request_id, "timeout"))
+    assert session.node_name == "complaint_thanks" and session.recording == rec.name
 
 
 def test_given_recording_when_too_short_then_back_to_menu_without_recording(config: IvrConfig) -> None:
     session = new_session(config)
-    finish_prompt(session, session.start())
-    commands = finish_prompt(session, finish_prompt(session, session.handle(engine.Dtmf("2"))))
+    commands = finish_prompt(session, finish_prompt(session, to_complaint(session)))
     (rec,) = only(commands, engine.StartRecording)
     session.handle(engine.RecordingFinished(rec.name, 0.2))
     assert session.node_name == "complaint_empty" and session.recording is None
@@ -274,8 +318,7 @@ def test_given_recording_when_too_short_then_back_to_menu_without_recording(conf
 
 def test_given_recording_when_caller_hangs_up_then_message_is_kept(config: IvrConfig) -> None:
     session = new_session(config)
-    finish_prompt(session, session.start())
-    commands = finish_prompt(session, finish_prompt(session, session.handle(engine.Dtmf("2"))))
+    commands = finish_prompt(session, finish_prompt(session, to_complaint(session)))
     (rec,) = only(commands, engine.StartRecording)
     session.handle(engine.HungUp())
     assert session.recording == rec.name and session.outcome == "complaint"

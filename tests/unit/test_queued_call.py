@@ -12,6 +12,7 @@ import asyncio
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -309,3 +310,52 @@ async def test_given_ringing_when_operator_pauses_then_paused_with_reason_and_ca
     assert ("hangup", (leg,)) in rig.rest.calls
     assert queued.state is QState.WAITING
     assert [c.call_id for c in await rig.acd.live.waiting("tq_basic")] == ["c1"]
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    segment: str | None
+    language: str | None
+    last_operator: str | None
+
+
+async def test_given_known_vip_caller_then_greeted_in_their_language_prioritised_and_offered_to_last_operator(
+    rig: Rig,
+) -> None:
+    looked_up: list[str] = []
+
+    async def lookup(number: str) -> Customer | None:
+        looked_up.append(number)
+        return Customer("cust-1", "vip", "en", "op1003")
+
+    rig.deps.lookup = lookup
+    await ready(rig, "op1003")  # the caller's last operator, idle for less time than op1002
+    rig.clocks.offset += 30
+    await ready(rig, "op1002")
+    call = IvrCall(rig.deps, rig.config, channel_id="vip1", dialled="7101", caller="3331234567")
+    rig.calls["vip1"] = call
+    await call.start(answer=True)
+    assert looked_up == ["3331234567"] and call.session.language == "en"
+    (play,) = rig.rest.args_of("play")
+    await call.feed(engine.PlaybackFinished(play[1]))
+    assert call.queued is not None and call.queued.priority == 10
+    await rig.deliver_offers()
+    assert call.queued.agent_id == "op1003"
+    assert (call.queued.reason or "").startswith("op1003: handled this caller's last contact")
+
+
+async def test_given_customer_database_too_slow_then_caller_served_as_guest(rig: Rig) -> None:
+    async def lookup(number: str) -> Customer | None:
+        await asyncio.sleep(5)
+        return Customer("cust-1", "vip", "en", None)
+
+    rig.deps.lookup = lookup
+    rig.deps.lookup_timeout = 0.05
+    call = IvrCall(rig.deps, rig.config, channel_id="slow1", dialled="7101", caller="3331234567")
+    rig.calls["slow1"] = call
+    await call.start(answer=True)
+    assert call.customer is None and call.session.language == "it"
+    (play,) = rig.rest.args_of("play")
+    await call.feed(engine.PlaybackFinished(play[1]))
+    assert call.queued is not None and call.queued.priority == 0

@@ -249,7 +249,10 @@ class AriEventStream:
         finally:
             self._connected.clear()
             await ws.close()
-            log.warning("ARI event socket lost: %s", reason)
+            if reason == "closed by us":
+                log.info("ARI event socket closed (shutting down)")
+            else:
+                log.warning("ARI event socket lost: %s", reason)
             self._emit(Disconnected(reason=reason))
         return reason
 
