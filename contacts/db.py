@@ -27,6 +27,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, pool
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -88,6 +89,16 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def dialect_insert(dialect: str, entity: Any) -> Any:
+    """``INSERT`` with ``on_conflict_do_*``: idempotent writes need INSERT .. ON CONFLICT, which
+    each dialect spells on its own (``dialect`` is ``engine.dialect.name``)."""
+    if dialect == "postgresql":
+        return postgresql.insert(entity)
+    if dialect == "sqlite":
+        return sqlite.insert(entity)
+    raise NotImplementedError(f"the records layer supports SQLite and PostgreSQL, not {dialect}")
 
 
 def alembic_config(url: str | URL | None = None) -> Config:

@@ -127,6 +127,7 @@ class ContactRecord:
     outcome: str | None = None
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     node: str | None = None
+    customer_id: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -156,6 +157,7 @@ class ContactRecord:
             "outcome": self.outcome,
             "data": dict(self.data),
             "node": self.node,
+            "customer_id": self.customer_id,
         }
 
 
@@ -174,4 +176,23 @@ class ParcelStatus:
             "status": self.status,
             "updated_at": self.updated_at.isoformat(),
             "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SurveyRecord:
+    """A post-call survey: ``score`` 1 (bad) to 5 (good), ``solved`` as the caller said; ``None``
+    where the caller gave no answer."""
+
+    contact_id: str
+    score: int | None
+    solved: bool | None
+    recorded_at: datetime
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "contact_id": self.contact_id,
+            "score": self.score,
+            "solved": self.solved,
+            "recorded_at": self.recorded_at.isoformat(),
         }

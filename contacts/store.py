@@ -9,6 +9,11 @@ duplicate can never overwrite the terminal outcome. On start-up the controller c
 
 Every method opens its own short session; nothing ORM-shaped leaves this module.
 
+One engine per process: the store owns it, and the other stores of this package
+(:class:`contacts.CustomerStore`, :class:`contacts.ComplaintStore`) and the privacy functions take
+its :attr:`ContactStore.sessions` instead of opening their own, e.g.
+``CustomerStore(controller.store.sessions)``.
+
 Example::
 
     async with ContactStore(settings.db_url) as store:
@@ -28,17 +33,18 @@ from types import MappingProxyType, TracebackType
 from typing import Any, Self, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Update, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from contacts.db import make_engine, safe_url
-from contacts.models import Contact, Parcel
+from contacts.db import dialect_insert, make_engine, safe_url
+from contacts.models import Contact, Parcel, Survey
 from contacts.records import (
     ContactRecord,
     IvrStep,
     Outcome,
     ParcelStatus,
+    SurveyRecord,
     parse_step,
     require_aware,
     require_json,
@@ -75,6 +81,11 @@ class ContactStore:
         engine, self._engine, self._sessions = self._engine, None, None
         if engine is not None:
             await engine.dispose()
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """The session factory on this store's engine, for the other stores of the process."""
+        return self._maker()
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -220,7 +231,7 @@ class ContactStore:
     async def get(self, contact_id: str) -> ContactRecord | None:
         async with self._session() as session:
             row = await session.get(Contact, contact_id)
-            return None if row is None else _to_record(row)
+            return None if row is None else contact_record(row)
 
     async def recent(self, limit: int = 20) -> list[ContactRecord]:
         """The ``limit`` most recently started contacts, newest first."""
@@ -228,7 +239,7 @@ class ContactStore:
             raise ValueError(f"limit must be at least 1, got {limit}")
         statement = select(Contact).order_by(Contact.started_at.desc(), Contact.id.desc()).limit(limit)
         async with self._session() as session:
-            return [_to_record(row) for row in await session.scalars(statement)]
+            return [contact_record(row) for row in await session.scalars(statement)]
 
     async def open_contacts(self, node: str | None = None) -> list[ContactRecord]:
         """Contacts not yet ended, oldest first; only ``node``'s when given."""
@@ -237,7 +248,58 @@ class ContactStore:
             statement = statement.where(Contact.node == node)
         statement = statement.order_by(Contact.started_at, Contact.id)
         async with self._session() as session:
-            return [_to_record(row) for row in await session.scalars(statement)]
+            return [contact_record(row) for row in await session.scalars(statement)]
+
+    async def link_customer(self, contact_id: str, customer_id: str) -> bool:
+        """Tie a contact to the customer the IVR recognised (``CustomerStore.lookup``);
+        ``False`` if the contact is unknown. Idempotent."""
+        statement = update(Contact).where(Contact.id == contact_id).values(customer_id=customer_id)
+        return await self._update(statement) == 1
+
+    # -- surveys ----------------------------------------------------------------------------
+
+    async def record_survey(
+        self, contact_id: str, score: int | None, solved: bool | None, *, at: datetime | None = None
+    ) -> bool:
+        """Store the post-call survey of a contact; ``False`` (nothing written) if it is unknown.
+
+        ``score`` is 1..5 or ``None`` (no answer), ``solved`` ``True``/``False``/``None``.
+        Idempotent, and the first answer to each question counts: a retried write changes nothing,
+        and a survey asked in two steps (``(c, 4, None)`` then ``(c, None, True)``) keeps both.
+
+        Example::
+
+            await store.record_survey("c-1", 5, True)
+        """
+        if score is not None and (isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5):
+            raise ValueError(f"survey score must be 1 to 5 or None, got {score!r}")
+        if solved is not None and not isinstance(solved, bool):
+            raise ValueError(f"survey 'solved' must be True, False or None, got {solved!r}")
+        recorded_at = require_aware("at", at if at is not None else self._clock())
+        async with self._maker().begin() as session:
+            if await session.get(Contact, contact_id) is None:
+                return False
+            statement = dialect_insert(self._dialect(), Survey).values(
+                contact_id=contact_id, score=score, solved=solved, recorded_at=recorded_at
+            )
+            statement = statement.on_conflict_do_update(
+                index_elements=["contact_id"],
+                set_={
+                    "score": func.coalesce(Survey.score, statement.excluded.score),
+                    "solved": func.coalesce(Survey.solved, statement.excluded.solved),
+                },
+            )
+            await session.execute(statement)
+        return True
+
+    async def survey(self, contact_id: str) -> SurveyRecord | None:
+        async with self._session() as session:
+            row = await session.get(Survey, contact_id)
+            if row is None:
+                return None
+            return SurveyRecord(
+                contact_id=row.contact_id, score=row.score, solved=row.solved, recorded_at=row.recorded_at
+            )
 
     # -- parcels ----------------------------------------------------------------------------
 
@@ -280,13 +342,7 @@ class ContactStore:
         return self._engine.dialect.name
 
     def _insert(self, entity: type[Contact] | type[Parcel]) -> Any:
-        # Idempotent writes need INSERT .. ON CONFLICT, which each dialect spells on its own.
-        name = self._dialect()
-        if name == "postgresql":
-            return postgresql.insert(entity)
-        if name == "sqlite":
-            return sqlite.insert(entity)
-        raise NotImplementedError(f"the records layer supports SQLite and PostgreSQL, not {name}")
+        return dialect_insert(self._dialect(), entity)
 
     def _appended(self, step: IvrStep) -> ColumnElement[Any]:
         # One UPDATE that appends in the database, not read-modify-write in Python: two appends
@@ -307,7 +363,7 @@ def _rowcount(result: object) -> int:
     return cast("CursorResult[Any]", result).rowcount
 
 
-def _to_record(row: Contact) -> ContactRecord:
+def contact_record(row: Contact) -> ContactRecord:
     return ContactRecord(
         id=row.id,
         channel_id=row.channel_id,
@@ -331,4 +387,5 @@ def _to_record(row: Contact) -> ContactRecord:
         outcome=row.outcome,
         data=MappingProxyType(dict(row.data or {})),
         node=row.node,
+        customer_id=row.customer_id,
     )

@@ -567,7 +567,7 @@ class Session:
             self.recording = self._recording_name
             self._step("recording", note="caller hung up while recording")
         self._step("end", note="caller hung up")
-        if self.phase is Phase.QUEUED:
+        if self.phase is Phase.QUEUED and self.outcome != "answered":
             self.outcome = "abandoned_queue"
         self.outcome = self.outcome or "abandoned_ivr"
         self.phase = Phase.DONE

@@ -141,7 +141,15 @@ class IvrCall:
             started_at=self.started_at,
             node=self.deps.node,
         )
-        log.info("call %s to %s: IVR start (config %s)", self.channel_id, session.dialled, session.config.version)
+        if self.customer is not None:
+            await self.deps.store.link_customer(self.contact_id, self.customer.id)
+        log.info(
+            "call %s to %s: IVR start (config %s, %s)",
+            self.channel_id,
+            session.dialled,
+            session.config.version,
+            "known customer" if self.customer is not None else "guest",
+        )
         if answer:
             try:
                 await self.deps.rest.answer(self.channel_id)

@@ -8,17 +8,23 @@ unico db upgrade                  apply database migrations (safe on every start
 unico prompts render              render text prompts to recordings/tts/
 unico parcels set CODE STATUS     demo data for the parcel-tracking self-service
 unico reload                      ask the running controller to reload its config
+unico plan [--history CSV | --forecast CSV | --contacts]   workforce plan (docs/wfm.md)
+unico customers import FILE.csv [--skip-invalid]          customers, all or nothing (docs/complaints.md)
+unico customer export|erase PHONE_OR_ID                   GDPR access (JSON) and erasure
+unico purge                       delete or anonymise what outlived its retention
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import sys
 import urllib.error
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 from unico.settings import SettingsError, load_settings
@@ -32,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "check":
         return _check(args.path)
+    if args.command == "plan":
+        return _plan(args)
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -67,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return _render(settings)
     if args.command == "reload":
         return _reload(settings)
+    if args.command in ("customer", "customers", "purge"):
+        return asyncio.run(_privacy(settings, args))
     parser.error(f"unknown command {args.command}")
     return 2
 
@@ -93,7 +103,91 @@ def _parser() -> argparse.ArgumentParser:
     parcels.add_argument("status")
     parcels.add_argument("--detail")
     sub.add_parser("reload", help="reload the running controller's configuration")
+    _add_plan(sub)
+    _add_privacy(sub)
     return parser
+
+
+def _add_plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    plan = sub.add_parser("plan", help="workforce plan: forecast, Erlang staffing, shifts, roster")
+    source = plan.add_mutually_exclusive_group()
+    source.add_argument("--history", metavar="CSV", help="history CSV: timestamp,queue,offered[,aht]")
+    source.add_argument("--forecast", metavar="CSV", help="a forecast in the same CSV shape, planned as given")
+    source.add_argument("--contacts", action="store_true", help="history from the contacts database (default)")
+    plan.add_argument("--db-url", help="contacts database (default: the controller's)")
+    day = date.fromisoformat
+    plan.add_argument("--since", type=day, metavar="DATE", help="first history day (default: 8 weeks back)")
+    plan.add_argument("--until", type=day, metavar="DATE", help="history up to this day, excluded (default: today)")
+    plan.add_argument("--config", default=".", metavar="PATH", help="project, dialplan folder or YAML file")
+    plan.add_argument("--start", type=day, metavar="DATE", help="first planned day (default: after the history)")
+    plan.add_argument("--weeks", type=int, default=1)
+    plan.add_argument("--interval", type=int, choices=[15, 30, 60], default=30, help="minutes")
+    plan.add_argument("--step", type=int, choices=[15, 30, 60], help="shift start step, minutes (default 30)")
+    plan.add_argument("--shift-hours", type=float, help="shift length (default 6)")
+    plan.add_argument("--service-level", type=float, help="share answered within --answer-within (default 0.8)")
+    plan.add_argument("--answer-within", type=float, metavar="SECONDS", help="default 20")
+    plan.add_argument("--asa", type=float, metavar="SECONDS", help="average speed of answer target")
+    plan.add_argument("--max-occupancy", type=float, help="default 0.85")
+    plan.add_argument("--shrinkage", type=float, help="default 0.3")
+    plan.add_argument("--model", choices=["erlang-c", "erlang-a"], help="default erlang-c")
+    plan.add_argument("--patience", type=float, metavar="SECONDS", help="callers' mean patience (erlang-a)")
+    plan.add_argument("--max-abandon", type=float, help="largest abandonment share (erlang-a)")
+    plan.add_argument("--min-agents", type=int, help="agents on an open queue even without traffic")
+    plan.add_argument("--max-staff", type=int, metavar="SEATS", help="operators one queue may have at once")
+    plan.add_argument("--area", help="calendar for queues not in skills/queues.yaml (default customers)")
+    plan.add_argument("--ignore-closed", action="store_true", help="leave out traffic in closed hours")
+    plan.add_argument("--roster", action="store_true", help="also give the shifts to named operators")
+    plan.add_argument("--rules", metavar="YAML", help="roster rules: days off, max shifts a week (implies --roster)")
+    plan.add_argument("--time-limit", type=float, metavar="SECONDS", help="rostering time limit (default 30)")
+    plan.add_argument("--out", default="plan", metavar="DIR", help="output folder (default ./plan)")
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from wfm.cli import run_plan
+
+    db_url = args.db_url
+    if db_url is None and args.history is None and args.forecast is None:
+        try:
+            db_url = load_settings().db_url
+        except SettingsError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    return run_plan(args, db_url=db_url)
+
+
+def _add_privacy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        login = getpass.getuser()
+    except (OSError, KeyError):
+        login = "unknown"
+    by_help = "who is acting, for the audit log (default: the login name)"
+    customers = sub.add_parser("customers", help="customer data")
+    customers.add_argument("action", choices=["import"])
+    customers.add_argument("file", type=Path, metavar="FILE.csv")
+    customers.add_argument("--skip-invalid", action="store_true", help="import the valid rows, report the rest")
+    customers.add_argument("--by", default=login, help=by_help)
+    customer = sub.add_parser("customer", help="one customer's data: GDPR export (JSON) or erasure")
+    customer.add_argument("action", choices=["export", "erase"])
+    customer.add_argument("who", metavar="PHONE_OR_ID")
+    customer.add_argument("--by", default=login, help=by_help)
+    purge = sub.add_parser("purge", help="delete or anonymise personal data past its retention")
+    purge.add_argument("--by", default="retention", help="for the audit log (default: retention)")
+
+
+async def _privacy(settings: object, args: argparse.Namespace) -> int:
+    from contacts import RetentionPolicy, customer_erase, customer_export, customers_import, purge_data
+    from unico.settings import Settings
+
+    assert isinstance(settings, Settings)
+    url, spool = settings.db_url, settings.recording_spool_dir
+    if args.command == "customers":
+        return await customers_import(url, args.file, by=args.by, skip_invalid=args.skip_invalid)
+    if args.command == "purge":
+        policy = RetentionPolicy.from_days(settings.retention_days)
+        return await purge_data(url, policy=policy, files=spool, by=args.by)
+    if args.action == "export":
+        return await customer_export(url, args.who, by=args.by)
+    return await customer_erase(url, args.who, by=args.by, files=spool)
 
 
 def _check(path: str) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from contacts import ContactStore
+from contacts import ContactStore, CustomerStore, IvrServices, RetentionPolicy, deadlines, purge
 from ivr import engine
 from ivr.actions import Registry, registry
 from ivr.config import IvrConfig, load_config
@@ -174,6 +174,8 @@ class Controller:
             link=self.dispatcher.link,
             inject_item=self._inject_item,
             node=settings.node_id,
+            lookup=CustomerStore(store.sessions).lookup,
+            services=IvrServices(store, deadlines=deadlines(settings.complaint_deadlines)),
         )
         self.events = AriEventStream(
             settings.ari_url,
@@ -191,8 +193,33 @@ class Controller:
         if self.acd is not None:
             await self.acd.start()
         self.events.start()
+        if self.settings.purge_every_hours > 0:
+            task = asyncio.get_running_loop().create_task(self._purge_loop(), name="retention-purge")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _purge_loop(self) -> None:
+        """GDPR retention: recordings, complaint audio and contact details past their time go, on
+        a schedule (``UNICO_PURGE_EVERY_HOURS``; ``unico purge`` does the same by hand)."""
+        policy = RetentionPolicy.from_days(self.settings.retention_days)
+        await asyncio.sleep(60.0)
+        while True:
+            try:
+                report = await purge(
+                    self.store.sessions,
+                    now=utc_now(),
+                    policy=policy,
+                    files=self.settings.recording_spool_dir,
+                    by="scheduled retention purge",
+                )
+                log.info("retention purge: %s", report.to_json_dict())
+            except Exception as exc:  # noqa: BLE001 - the next run tries again
+                log.warning("retention purge failed: %s", exc)
+            await asyncio.sleep(self.settings.purge_every_hours * 3600)
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
         await self.events.close()
         await self.dispatcher.close()
         for call in self.calls.values():

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import socket
@@ -80,6 +81,18 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Rome"
     log_level: str = "INFO"
 
+    #: complaint deadlines over contacts.complaint_rules.DEFAULT_DEADLINES, as JSON:
+    #: UNICO_COMPLAINT_DEADLINES='{"postal": "30 calendar", "mobile": "45 calendar"}'
+    complaint_deadlines: dict[str, str] = Field(default_factory=dict)
+    #: days kept per personal-data class over contacts.RetentionPolicy, as JSON:
+    #: UNICO_RETENTION_DAYS='{"recordings": 30, "contact_details": 365}'
+    retention_days: dict[str, int] = Field(default_factory=dict)
+    #: where Asterisk stores recordings (purge and erasure delete files there); default: the
+    #: managed instance's spool/recording
+    recording_spool: Path | None = None
+    #: hours between the controller's retention purges (0: only ``unico purge`` by hand)
+    purge_every_hours: float = Field(default=6.0, ge=0)
+
     @field_validator("ari_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -92,6 +105,22 @@ class Settings(BaseSettings):
     def _instance_name(cls, value: str) -> str:
         if not value.replace("-", "").replace("_", "").isalnum():
             raise ValueError("only letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("complaint_deadlines")
+    @classmethod
+    def _complaint_deadlines(cls, value: dict[str, str]) -> dict[str, str]:
+        from contacts.complaint_rules import deadlines
+
+        deadlines(value)  # ValueError names the bad category or deadline
+        return value
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_days(cls, value: dict[str, int]) -> dict[str, int]:
+        from contacts.privacy import RetentionPolicy
+
+        RetentionPolicy.from_days(value)
         return value
 
     @property
@@ -132,6 +161,11 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'unico.db'}"
 
     @property
+    def recording_spool_dir(self) -> Path:
+        instance = self.local_asterisk_root / self.instance_dir_in_root.lstrip("/")
+        return self.recording_spool or instance / "spool" / "recording"
+
+    @property
     def secrets_file(self) -> Path:
         return self.state_dir / "secrets.env"
 
@@ -139,20 +173,28 @@ class Settings(BaseSettings):
 def ensure_secrets(state_dir: Path | None = None) -> Path:
     """Create the git-ignored secrets file with fresh random values if it is missing.
 
-    Existing values are kept, so running this again never changes a password.
+    Existing values are kept, so running this again never changes a password. Processes starting
+    together (two controllers of one host) take turns on a lock file, and the file is written with
+    mode 0600 from its first byte, then renamed into place.
     """
     directory = state_dir or state_dir_default()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "secrets.env"
-    existing = _read_env_file(path)
-    lines = [f"{key}={value}" for key, value in existing.items()]
-    for key in SECRET_KEYS:
-        if key not in existing:
-            lines.append(f"{key}={secrets.token_urlsafe(24)}")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    with (directory / ".secrets.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        existing = _read_env_file(path)
+        missing = [key for key in SECRET_KEYS if key not in existing]
+        if not missing and path.exists():
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+            return path
+        lines = [f"{key}={value}" for key, value in existing.items()]
+        lines += [f"{key}={secrets.token_urlsafe(24)}" for key in missing]
+        tmp = directory / f".secrets.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+        tmp.replace(path)
     return path
 
 

@@ -16,12 +16,18 @@ The ACD API (same bearer token for now; per-user tokens and roles come with the 
     GET  /api/queues                      per queue: tier, calls waiting (priority, waited seconds)
     POST /api/calls/{id}/transfer         {"queue": "enterprise"} or {"operator": "op1005"}
 
+Workforce planning (same token, no ACD needed; body and answer in ``wfm.api`` and docs/wfm.md)::
+
+    POST /api/plan                        {"history": [...]} or {"forecast": [...]}, options
+
 Errors are JSON ``{"error": "..."}``: 400 bad input, 401 no or bad token, 404 unknown operator or
-call, 409 not possible in the operator's current state, 503 no ACD (Redis not configured).
+call, 409 not possible in the operator's current state, 503 no ACD (Redis not configured); for the
+plan also 413 body too large and 422 no plan meets the requirement (``problems`` lists why).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -31,7 +37,9 @@ from typing import Any
 from aiohttp import web
 
 from acd.agents import AgentState, Event, Force, IllegalTransition, Login, Logout, NotReadyReason, Pause, Ready
+from ivr.config import IvrConfig
 from unico.acd_service import AcdService, TransferRequest, UnknownAgent
+from unico.api_complaints import add_routes as add_complaint_routes
 from unico.controller import Controller
 
 log = logging.getLogger(__name__)
@@ -48,6 +56,8 @@ def make_app(controller: Controller) -> web.Application:
     app.router.add_post("/api/agents/{agent_id}/{action}", agent_action)
     app.router.add_get("/api/queues", list_queues)
     app.router.add_post("/api/calls/{call_id}/transfer", transfer)
+    app.router.add_post("/api/plan", plan)
+    add_complaint_routes(app)
     return app
 
 
@@ -73,6 +83,20 @@ def _acd_api(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
         if acd is None:
             return _error(503, "the ACD is not running (no Redis configured)")
         return await handler(request, acd)
+
+    return wrapped
+
+
+def _admin_api(
+    handler: Callable[[web.Request], Awaitable[web.Response]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The bearer-token check of ``_acd_api`` for routes that do not need the ACD."""
+
+    async def wrapped(request: web.Request) -> web.Response:
+        if not _authorized(request):
+            log.warning("API %s refused: bad or missing token from %s", request.path, request.remote)
+            return _error(401, "unauthorized: send 'Authorization: Bearer <admin token>'")
+        return await handler(request)
 
     return wrapped
 
@@ -198,6 +222,44 @@ async def transfer(request: web.Request, acd: AcdService) -> web.Response:
     if not await acd.send(call_id, TransferRequest(call_id, queue, operator, by="api")):
         return _error(404, f"no call {call_id!r} in progress")
     return web.json_response({"ok": True, "call_id": call_id, "queue": queue, "operator": operator}, status=202)
+
+
+#: a plan's history may be weeks of 15-minute rows, more than aiohttp's 1 MiB default body limit
+PLAN_BODY_LIMIT = 32 * 1024 * 1024
+
+
+@_admin_api
+async def plan(request: web.Request) -> web.Response:
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > PLAN_BODY_LIMIT:
+            return _error(413, f"body larger than {PLAN_BODY_LIMIT // (1024 * 1024)} MiB; send fewer weeks of history")
+        chunks.append(chunk)
+    try:
+        body = json.loads(b"".join(chunks) or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _error(400, f"body is not JSON: {exc}")
+    if not isinstance(body, dict):
+        return _error(400, "body must be a JSON object")
+    # the MILPs take seconds: off the event loop (HiGHS releases the GIL while it works)
+    status, answer = await asyncio.to_thread(_plan_answer, body, request.app[CONTROLLER].config)
+    return web.json_response(answer, status=status)
+
+
+def _plan_answer(body: dict[str, Any], config: IvrConfig) -> tuple[int, dict[str, Any]]:
+    # Imported here, on the worker thread: numpy, scipy and matplotlib (1.4 s, 100 MB) stay out of
+    # the controller's start-up until somebody asks for a plan.
+    from wfm.api import plan_json
+    from wfm.errors import InfeasiblePlan, PlanInputError
+    from wfm.plan import PlanSetup
+
+    try:
+        return 200, plan_json(body, PlanSetup.from_config(config))
+    except PlanInputError as exc:
+        return 400, {"error": str(exc), "problems": exc.problems}
+    except InfeasiblePlan as exc:
+        return 422, {"error": str(exc), "problems": exc.problems}
 
 
 async def health(request: web.Request) -> web.Response:

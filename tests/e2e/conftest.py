@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from acd.live import LiveState
 from contacts import ContactStore
 from ivr.config import load_config
-from tests.e2e.rig import ARTIFACTS, Controller, Records, copy_config, rig_settings, wait_for
+from tests.e2e.rig import ARTIFACTS, Controller, Operators, Records, copy_config, rig_settings, wait_for
 from unico import pbx
 from unico.pbx.config import write_generated
 from unico.pbx.operators import write_operators
@@ -150,3 +150,12 @@ async def rig(controller: Controller, records: Records) -> AsyncIterator[Control
     assert await records.store.open_contacts() == [], "contact records left open"
     health = await controller.health()
     assert health is not None and health["handler_errors"] == 0, controller.log_text()[-3000:]
+
+
+@pytest.fixture
+async def operators(rig: Controller) -> AsyncIterator[Operators]:
+    ops = Operators(rig)
+    try:
+        yield ops
+    finally:
+        await ops.close()

@@ -23,7 +23,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from contacts import ContactRecord, ContactStore
+from tests.softphone import Mode, Softphone
 from unico import pbx
+from unico.pbx.operators import ensure_operator_passwords
 from unico.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,6 +210,41 @@ class Controller:
                 return exc.code, json.load(exc)
 
         return await asyncio.to_thread(post)
+
+
+class Operators:
+    """Softphones for the test's operators; all logged out and unregistered afterwards."""
+
+    def __init__(self, rig: Controller) -> None:
+        self.rig = rig
+        self.phones: dict[str, Softphone] = {}
+
+    async def online(
+        self,
+        op_id: str,
+        mode: Mode = "answer",
+        *,
+        ring_ms: int = 0,
+        talk_ms: int | None = None,
+        login: bool = True,
+    ) -> Softphone:
+        """Register ``op_id``'s softphone, start it answering in ``mode`` and log them in (ready)."""
+        settings = self.rig.settings
+        password = ensure_operator_passwords(settings.state_dir, [op_id])[op_id]
+        phone = Softphone(op_id, password, port=settings.sip_port)
+        self.phones[op_id] = phone
+        await phone.register()
+        await phone.start(mode, ring_ms=ring_ms, talk_ms=talk_ms)
+        await self.rig.wait_agent(op_id, "logged_out")  # the registration reached the ACD
+        if login:
+            status, body = await self.rig.api("POST", f"/api/agents/{op_id}/login")
+            assert status == 200 and body["state"] == "ready", body
+        return phone
+
+    async def close(self) -> None:
+        for op_id, phone in self.phones.items():
+            await self.rig.api("POST", f"/api/agents/{op_id}/logout")
+            await phone.close()
 
 
 class Records:

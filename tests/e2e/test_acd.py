@@ -13,13 +13,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from collections.abc import AsyncIterator
 
-import pytest
-
-from tests.e2e.rig import Controller, Records, wait_for
+from tests.e2e.rig import Controller, Operators, Records, wait_for
 from tests.sipp import Call
-from tests.softphone import Mode, Softphone
 from unico.pbx.operators import ensure_operator_passwords
 
 _numbers = itertools.count(1)
@@ -27,50 +23,6 @@ _numbers = itertools.count(1)
 
 def caller_id() -> str:
     return f"38{os.getpid() % 100000:05d}{next(_numbers):04d}"
-
-
-class Operators:
-    """Softphones for the test's operators; all logged out and unregistered afterwards."""
-
-    def __init__(self, rig: Controller) -> None:
-        self.rig = rig
-        self.phones: dict[str, Softphone] = {}
-
-    async def online(
-        self,
-        op_id: str,
-        mode: Mode = "answer",
-        *,
-        ring_ms: int = 0,
-        talk_ms: int | None = None,
-        login: bool = True,
-    ) -> Softphone:
-        """Register ``op_id``'s softphone, start it answering in ``mode`` and log them in (ready)."""
-        settings = self.rig.settings
-        password = ensure_operator_passwords(settings.state_dir, [op_id])[op_id]
-        phone = Softphone(op_id, password, port=settings.sip_port)
-        self.phones[op_id] = phone
-        await phone.register()
-        await phone.start(mode, ring_ms=ring_ms, talk_ms=talk_ms)
-        await self.rig.wait_agent(op_id, "logged_out")  # the registration reached the ACD
-        if login:
-            status, body = await self.rig.api("POST", f"/api/agents/{op_id}/login")
-            assert status == 200 and body["state"] == "ready", body
-        return phone
-
-    async def close(self) -> None:
-        for op_id, phone in self.phones.items():
-            await self.rig.api("POST", f"/api/agents/{op_id}/logout")
-            await phone.close()
-
-
-@pytest.fixture
-async def operators(rig: Controller) -> AsyncIterator[Operators]:
-    ops = Operators(rig)
-    try:
-        yield ops
-    finally:
-        await ops.close()
 
 
 def caller(rig: Controller, dialled: str, number: str) -> Call:

@@ -14,44 +14,26 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from contacts import ContactStore
 from tests.e2e.conftest import acd_leftovers
 from tests.e2e.rig import ARTIFACTS, WEB_PORT, Controller, wait_for
+from tests.pg import async_url_for, pg_database
 from tests.sipp import Call
 from tests.softphone import Softphone
 from unico import pbx
 from unico.pbx.operators import ensure_operator_passwords
 from unico.settings import Settings
 
-PG_SERVER = os.environ.get("UNICO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 OPERATORS = ["op1001", "op1002", "op1003", "op1004", "op1005", "op1006", "op2001", "op2002", "op2003", "op2004"]
 CALLS = 50
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    name = f"unico_e2e_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(PG_SERVER, timeout=3)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL at {make_url(PG_SERVER).render_as_string()} unavailable: {exc}")
-    url = make_url(PG_SERVER).set(drivername="postgresql+asyncpg", database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with pg_database("unico_e2e") as name:
+        yield async_url_for(name)
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """The records layer against real databases: a SQLite file and a throw-away PostgreSQL database.
 
-Every test runs on both back ends (the ``db_url`` fixture). PostgreSQL gets one fresh database per
-test session, wiped to an empty schema before each test and dropped at the end; each test ends by
-checking that no connection to it was left open.
+Every test runs on both back ends (the ``db_url`` fixture of ``conftest.py``). PostgreSQL gets one
+fresh database per test session, wiped to an empty schema before each test and dropped at the
+end; each test ends by checking that no connection to it was left open.
 """
 
 from __future__ import annotations
@@ -10,20 +10,16 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import bindparam, inspect, text
+from sqlalchemy.engine import Connection
 
 from contacts import (
     ContactStore,
@@ -38,96 +34,9 @@ from contacts import (
     upgrade,
 )
 from contacts.db import VERSION_TABLE
-from contacts.models import Base
+from contacts.models import Base, UTCDateTime
 
-PG_SERVER = os.environ.get("UNICO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 T0 = datetime(2025, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
-
-
-def _pg_dsn(database: str) -> str:
-    return make_url(PG_SERVER).set(database=database).render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A uniquely named PostgreSQL database for this session; dropped afterwards."""
-    name = f"unico_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(PG_SERVER, timeout=3)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        # PostgreSQL is a supported production database: `make test` starts it, so its absence is a failure.
-        pytest.fail(f"PostgreSQL at {make_url(PG_SERVER).render_as_string()} unavailable: {exc}")
-    try:
-        yield name
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _pg_other_backends(dsn: str) -> int:
-    connection = await asyncpg.connect(dsn)
-    try:
-        count = await connection.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return int(count)
-    finally:
-        await connection.close()
-
-
-async def _wait_until(condition: Any, within: float = 3.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
-    """(async URL, asyncpg DSN or None); the SQLite file sits in a folder not created yet.
-
-    Synchronous on purpose: the session fixture it may pull in runs its own event loop.
-    """
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'state' / 'unico.db'}", None
-    dsn = _pg_dsn(request.getfixturevalue("pg_database"))
-    return f"postgresql+asyncpg://{dsn.removeprefix('postgresql://')}", dsn
-
-
-@pytest.fixture
-async def db_url(backend: tuple[str, str | None]) -> AsyncIterator[str]:
-    """An empty database; on PostgreSQL also checks afterwards that no connection leaked."""
-    url, dsn = backend
-    if dsn is None:
-        yield url
-        return
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    finally:
-        await connection.close()
-    yield url
-
-    async def no_leaked_connections() -> bool:
-        return await _pg_other_backends(dsn) == 0
-
-    assert await _wait_until(no_leaked_connections), "a test left connections open"
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[ContactStore]:
-    await upgrade(db_url)
-    async with ContactStore(db_url) as opened:
-        yield opened
 
 
 async def _start(store: ContactStore, contact_id: str, at: datetime, **extra: Any) -> bool:
@@ -183,7 +92,8 @@ async def test_given_empty_database_when_upgrade_then_tables_and_indexes_exist_a
     finally:
         await engine.dispose()
     assert {"contacts", "parcels", VERSION_TABLE} <= tables
-    assert {"ix_contacts_started_at", "ix_contacts_caller"} <= indexes
+    assert {"customers", "customer_phones", "complaints", "complaint_events", "surveys", "audit_log"} <= tables
+    assert {"ix_contacts_started_at", "ix_contacts_caller", "ix_contacts_customer_id"} <= indexes
 
 
 async def test_given_upgraded_database_when_compared_with_models_then_no_difference(db_url: str) -> None:
@@ -216,6 +126,63 @@ async def test_given_recorded_contact_when_upgrade_runs_again_then_data_is_kept(
         parcel = await store.parcel_status("RR123")
     assert record is not None and record.caller == "+390612345678"
     assert parcel is not None and parcel.status == "delivered"
+
+
+async def test_given_database_at_0002_with_data_when_upgraded_to_head_then_every_value_is_kept(db_url: str) -> None:
+    """``make run`` on a database from before customers and complaints (revision 0002)."""
+    await upgrade(db_url, "0002")
+    path = [make_step("main", "menu", "2", at=T0)]
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as connection:
+            # Written as 0002's code wrote it: the models of today have columns 0002 lacks.
+            await connection.execute(
+                text(
+                    "INSERT INTO contacts (id, channel_id, caller, dialled, language, started_at, answered_at,"
+                    " ended_at, ivr_path, operator, routing_reason, recording, outcome, data, node)"
+                    " VALUES ('c-1', 'ch-1', '3331234567', '803160', 'it', :started, :answered, :ended, :path,"
+                    " 'op1003', :reason, 'rec-c-1', 'answered', :data, 'n1')"
+                ).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in ("started", "answered", "ended"))),
+                {
+                    "started": T0,
+                    "answered": T0 + timedelta(seconds=40),
+                    "ended": T0 + timedelta(minutes=5),
+                    "path": json.dumps(path),
+                    "reason": "op1003: bancoposta 8 >= 7, idle 42 s " * 10,
+                    "data": json.dumps({"parcel_code": "RR1"}),
+                },
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO parcels (code, status, updated_at, detail) VALUES ('RR1', 'delivered', :at, 'Roma')"
+                ).bindparams(bindparam("at", type_=UTCDateTime())),
+                {"at": T0},
+            )
+    finally:
+        await engine.dispose()
+
+    await upgrade(db_url)
+
+    assert await current_revision(db_url) == head_revision()
+    async with ContactStore(db_url) as store:
+        record = await store.get("c-1")
+        parcel = await store.parcel_status("RR1")
+    assert record is not None and parcel is not None
+    assert (record.caller, record.operator, record.recording, record.outcome) == (
+        "3331234567",
+        "op1003",
+        "rec-c-1",
+        "answered",
+    )
+    assert (record.started_at, record.answered_at, record.ended_at) == (
+        T0,
+        T0 + timedelta(seconds=40),
+        T0 + timedelta(minutes=5),
+    )
+    assert list(record.ivr_path) == path and dict(record.data) == {"parcel_code": "RR1"}
+    assert record.routing_reason == "op1003: bancoposta 8 >= 7, idle 42 s " * 10
+    assert record.customer_id is None
+    assert (parcel.status, parcel.detail) == ("delivered", "Roma")
 
 
 # -- contacts -------------------------------------------------------------------------------

@@ -262,6 +262,15 @@ def test_given_queue_cannot_serve_then_unavailable_treatment_with_reason_in_path
     assert only(commands, engine.Play)
 
 
+def test_given_conversation_when_caller_hangs_up_then_outcome_stays_answered(config: IvrConfig) -> None:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    (enqueue,) = only(finish_prompt(session, session.handle(engine.Dtmf("0"))), engine.Enqueue)
+    session.handle(engine.QueueResult(enqueue.request_id, "answered"))
+    session.handle(engine.HungUp())
+    assert session.finished and session.outcome == "answered"
+
+
 def test_given_caller_waiting_in_queue_when_hanging_up_then_abandoned_in_queue(config: IvrConfig) -> None:
     session = new_session(config)
     finish_prompt(session, session.start())
