@@ -216,9 +216,16 @@ def ari_get(settings: Settings, path: str, timeout: float = 3.0) -> Any:
     return json.loads(body) if body else None
 
 
+#: a daemonised Asterisk writes its pid file a moment after the fork returns; until then (or this
+#: long) a missing pid file does not mean it died
+PID_FILE_GRACE = 5.0
+
+
 def _wait_for_ari(settings: Settings, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     last = "no answer yet"
+    seen = False
     while time.monotonic() < deadline:
         try:
             ari_get(settings, "/asterisk/info", timeout=2.0)
@@ -230,7 +237,9 @@ def _wait_for_ari(settings: Settings, timeout: float) -> None:
             if " 401 " in str(exc) or " 403 " in str(exc):
                 raise PbxError(f"{exc}\n{_log_tail(settings)}") from None
             last = str(exc)
-        if _pid(settings) is None:
+        if _pid(settings) is not None:
+            seen = True
+        elif seen or time.monotonic() - started > PID_FILE_GRACE:
             raise PbxError(
                 f"Asterisk instance {settings.asterisk_instance!r} died during start-up:\n{_log_tail(settings)}"
             )
