@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BIN := .venv/bin
 export UNICO_HOME := $(CURDIR)
 
-.PHONY: run test lint unit e2e deps asterisk check clean bench
+.PHONY: run test lint unit e2e deps asterisk check clean bench bench-routing
 
 deps:
 	@scripts/bootstrap.sh
@@ -40,6 +40,11 @@ check: deps
 ## Prints p50/p95/p99 and ratios; writes bench/results/. BENCH_ARGS="--iterations 3" for a quick run.
 bench: deps
 	$(BIN)/python -m bench.assignment_latency $(BENCH_ARGS)
+
+## Routing at scale, no Asterisk: 10,000 operators, 1,000 waiting calls, 10^6 claims by 4 processes.
+## Prints decision p50/p95/p99, Redis round trips and double assignments; BENCH_ARGS="--quick" for seconds.
+bench-routing: deps
+	$(BIN)/python -m bench.routing_scale $(BENCH_ARGS)
 
 clean:
 	@$(BIN)/unico asterisk stop 2>/dev/null || true

@@ -82,6 +82,23 @@ end
 return 1
 """
 
+_SNAPSHOT_WAITING: Final = """
+-- KEYS: queue zsets; ARGV: call key prefix
+-- returns JSON [[id, [field, value, ...]], ...]: every waiting call, queue by queue, in line order
+-- (one string: a reply of nested arrays costs the client far more to parse than JSON)
+local out = {}
+for _, queue in ipairs(KEYS) do
+  for _, id in ipairs(redis.call('ZRANGE', queue, 0, -1)) do
+    local fields = redis.call('HGETALL', ARGV[1] .. id)
+    if #fields > 0 then
+      out[#out + 1] = {id, fields}
+    end
+  end
+end
+if #out == 0 then return '[]' end
+return cjson.encode(out)
+"""
+
 _SET_AGENT: Final = """
 -- KEYS: agent hash, agents set
 -- ARGV: agent id, expected state ('' = any), then field/value pairs
@@ -124,6 +141,23 @@ def _agent(agent_id: str, raw: Mapping[Any, Any]) -> Agent:
     )
 
 
+def _waiting_call(call_id: str, raw: Mapping[Any, Any]) -> WaitingCall:
+    data = {_text(k): _text(v) for k, v in raw.items()}
+    requirements: Mapping[str, int] = json.loads(data["requirements"])
+    also = tuple(Route(tier, levels) for tier, levels in json.loads(data.get("also") or "[]"))
+    return WaitingCall(
+        call_id=call_id,
+        queue=data["queue"],
+        priority=int(data["priority"]),
+        enqueued_at=float(data["enqueued_at"]),
+        requirements=requirements,
+        tier=data["tier"],
+        also=also,
+        owner=data.get("owner", ""),
+        preferred=data.get("preferred") or None,
+    )
+
+
 class LiveState:
     """Agent states, waiting calls and claims under one key prefix (see the module docstring).
 
@@ -136,6 +170,7 @@ class LiveState:
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
         self._set_agent = redis.register_script(_SET_AGENT)
+        self._snapshot_waiting = redis.register_script(_SNAPSHOT_WAITING)
 
     # --- keys --------------------------------------------------------------------------------
 
@@ -240,6 +275,15 @@ class LiveState:
     async def get_call(self, call_id: str) -> WaitingCall | None:
         return await self._get_call(call_id)
 
+    async def get_waiting_call(self, call_id: str) -> WaitingCall | None:
+        """The call if it is still waiting (not claimed, not gone), in one round trip.
+
+        Same as ``get_call`` when ``call_status`` is ``waiting``, else None.
+        """
+        raw = await self._redis.hgetall(self.call_key(call_id))
+        data = {_text(k): _text(v) for k, v in raw.items()}
+        return _waiting_call(call_id, data) if data.get("status") == "waiting" else None
+
     async def call_status(self, call_id: str) -> str | None:
         """``waiting``, ``claimed``, or None once the call is connected or gone."""
         return _text(await self._redis.hget(self.call_key(call_id), "status")) or None
@@ -299,8 +343,32 @@ class LiveState:
         return [call for call in calls if call is not None]
 
     async def all_waiting(self, queues: Iterable[str]) -> list[WaitingCall]:
-        """Waiting calls of all ``queues`` (the snapshot ``acd.routing.best_call`` reads)."""
+        """Waiting calls of all ``queues`` (the snapshot ``acd.routing.best_call`` reads).
+
+        One round trip per queue and per call; ``snapshot_waiting`` reads the same in one.
+        """
         return [call for queue in sorted(set(queues)) for call in await self.waiting(queue)]
+
+    async def snapshot_waiting(self, queues: Iterable[str]) -> list[WaitingCall]:
+        """What ``all_waiting`` returns (queues by name, each in line order), in one round trip.
+
+        One Lua script reads every queue's line and every call's hash, so the snapshot is also
+        consistent: no claim lands between two reads. Redis serves nobody else meanwhile; the read
+        grows with the number of waiting calls (a thousand is a few milliseconds). The call keys
+        are built inside the script, so every key must live on one Redis (no Redis Cluster).
+
+        Example::
+
+            waiting = await live.snapshot_waiting(config.queues)
+            decision = best_call(operator, waiting, now=clock())
+        """
+        names = sorted(set(queues))
+        if not names:
+            return []
+        rows = json.loads(
+            await self._snapshot_waiting(keys=[self.queue_key(name) for name in names], args=[self.call_key("")])
+        )
+        return [_waiting_call(call_id, dict(zip(flat[::2], flat[1::2], strict=True))) for call_id, flat in rows]
 
     async def _call_queue(self, call_id: str) -> str | None:
         queue = _text(await self._redis.hget(self.call_key(call_id), "queue"))
@@ -308,22 +376,7 @@ class LiveState:
 
     async def _get_call(self, call_id: str) -> WaitingCall | None:
         raw = await self._redis.hgetall(self.call_key(call_id))
-        if not raw:
-            return None
-        data = {_text(k): _text(v) for k, v in raw.items()}
-        requirements: Mapping[str, int] = json.loads(data["requirements"])
-        also = tuple(Route(tier, levels) for tier, levels in json.loads(data.get("also") or "[]"))
-        return WaitingCall(
-            call_id=call_id,
-            queue=data["queue"],
-            priority=int(data["priority"]),
-            enqueued_at=float(data["enqueued_at"]),
-            requirements=requirements,
-            tier=data["tier"],
-            also=also,
-            owner=data.get("owner", ""),
-            preferred=data.get("preferred") or None,
-        )
+        return _waiting_call(call_id, raw) if raw else None
 
     # --- claims ------------------------------------------------------------------------------
 
@@ -335,14 +388,18 @@ class LiveState:
         fencing_token: str | None = None,
         *,
         now: float,
+        queue: str | None = None,
     ) -> bool:
         """Atomically give ``call_id`` to ``agent_id``; ``False`` if either is no longer free.
 
         Succeeds only if the agent is ``ready``, registered and holds no call, and the call is still
         waiting in its queue. Then the agent becomes ``ringing`` with the call, and the call leaves
         its line. Losing is normal under contention: route again on a fresh snapshot.
+
+        ``queue`` is the call's queue as the caller's snapshot saw it: it saves the round trip
+        that looks it up, and the claim fails if the call has moved to another queue since.
         """
-        queue = await self._call_queue(call_id)
+        queue = queue or await self._call_queue(call_id)
         if queue is None:
             return False
         result = await self._claim(

@@ -26,9 +26,9 @@ Example::
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from acd.agents import AgentState
 
@@ -95,19 +95,32 @@ def is_available(operator: OperatorView) -> bool:
     return operator.state is AgentState.READY and operator.registered
 
 
-def _fits(operator: OperatorView, route: Route) -> bool:
+class Skilled(Protocol):
+    """Tiers and skill levels: an ``OperatorView``, or a roster entry (no live state needed)."""
+
+    @property
+    def tiers(self) -> Collection[str]: ...
+
+    @property
+    def skills(self) -> Mapping[str, int]: ...
+
+
+def _fits(operator: Skilled, route: Route) -> bool:
     return route.tier in operator.tiers and all(
         operator.skills.get(skill, 0) >= level for skill, level in route.requirements.items()
     )
 
 
-def route_for(operator: OperatorView, call: WaitingCall) -> Route | None:
+def route_for(operator: Skilled, call: WaitingCall) -> Route | None:
     """The first of the call's routes the operator fits (its own queue's first), or None."""
     return next((route for route in call.routes() if _fits(operator, route)), None)
 
 
-def can_serve(operator: OperatorView, call: WaitingCall) -> bool:
-    """The operator belongs to the call's tier (or an overflow's) and meets its minimum levels."""
+def can_serve(operator: Skilled, call: WaitingCall) -> bool:
+    """The operator belongs to the call's tier (or an overflow's) and meets its minimum levels.
+
+    Reads only tiers and skills, so a roster entry can be checked before any live state is read.
+    """
     return route_for(operator, call) is not None
 
 

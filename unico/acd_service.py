@@ -62,6 +62,7 @@ from acd.agents import (
 )
 from acd.live import LiveState
 from acd.queues import QueueSpec, requirements_at
+from acd.roster import OperatorSpec
 from acd.routing import OperatorView, Route, RoutingStrategy, WaitingCall, best_call, best_operator, can_serve
 from ivr.config import IvrConfig
 
@@ -304,36 +305,35 @@ class AcdService:
 
     # --- routing --------------------------------------------------------------------------------
 
-    async def operator_views(self) -> list[OperatorView]:
+    async def operator_views(self, serving: WaitingCall | None = None) -> list[OperatorView]:
+        """Every roster operator Redis knows, in one round trip (``best_operator``'s snapshot).
+
+        With ``serving``, only the operators whose tiers and skills fit the call (``can_serve`` on
+        the roster entry): the others could never be chosen, so their live state is not read.
+        """
         roster = self.config.operators
+        if serving is not None:
+            roster = {agent_id: spec for agent_id, spec in roster.items() if can_serve(spec, serving)}
         agents = await self.live.agents(roster)
-        views = []
-        for agent_id, spec in roster.items():
-            agent = agents.get(agent_id)
-            if agent is None:
-                continue
-            idle_since = max(agent.since, agent.last_call_end or 0.0)
-            views.append(
-                OperatorView(
-                    id=agent_id,
-                    tiers=frozenset(spec.tiers),
-                    skills=spec.skills,
-                    state=agent.state,
-                    idle_since=idle_since,
-                    registered=agent.registered,
-                )
-            )
-        return views
+        return [_view(agent_id, spec, agents[agent_id]) for agent_id, spec in roster.items() if agent_id in agents]
+
+    async def operator_view(self, agent_id: str) -> OperatorView | None:
+        """One operator's view (what ``operator_views`` holds for them), in one round trip."""
+        spec = self.config.operators.get(agent_id)
+        if spec is None:
+            return None
+        agent = (await self.live.agents([agent_id])).get(agent_id)
+        return _view(agent_id, spec, agent) if agent is not None else None
 
     async def route_call(self, call_id: str) -> bool:
         """Offer a waiting call to the best ready operator; False if nobody eligible is ready."""
         for _ in range(10):
-            call = await self.live.get_call(call_id)
-            if call is None or await self.live.call_status(call_id) != "waiting":
+            call = await self.live.get_waiting_call(call_id)
+            if call is None:
                 return False
             spec = self.config.queues.get(call.queue)
             strategy = RoutingStrategy(spec.strategy if spec is not None else "best_skill")
-            decision = best_operator(call, await self.operator_views(), strategy, now=self.clock())
+            decision = best_operator(call, await self.operator_views(serving=call), strategy, now=self.clock())
             if decision is None:
                 return False
             if await self._claim(decision.choice, call, decision.reason):
@@ -343,11 +343,10 @@ class AcdService:
     async def route_agent(self, agent_id: str) -> bool:
         """Give a freed operator the most urgent waiting call they can serve, across all queues."""
         for _ in range(10):
-            views = {view.id: view for view in await self.operator_views()}
-            view = views.get(agent_id)
+            view = await self.operator_view(agent_id)
             if view is None:
                 return False
-            waiting = await self.live.all_waiting(self.config.queues)
+            waiting = await self.live.snapshot_waiting(self.config.queues)
             decision = best_call(view, waiting, now=self.clock())
             if decision is None:
                 return False
@@ -362,7 +361,7 @@ class AcdService:
 
     async def _claim(self, agent_id: str, call: WaitingCall, reason: str) -> bool:
         owner = call.owner or self.controller_id
-        if not await self.live.claim(agent_id, call.call_id, owner, now=self.clock()):
+        if not await self.live.claim(agent_id, call.call_id, owner, now=self.clock(), queue=call.queue):
             self.claims_lost += 1
             return False
         self.decisions += 1
@@ -484,7 +483,7 @@ class AcdService:
 
     async def position(self, call_id: str, queue: str) -> int | None:
         """1-based place of a waiting call in its line (priority first, then arrival)."""
-        line = sorted(await self.live.waiting(queue), key=lambda c: (-c.priority, c.enqueued_at, c.call_id))
+        line = sorted(await self.live.snapshot_waiting([queue]), key=lambda c: (-c.priority, c.enqueued_at, c.call_id))
         return next((i for i, c in enumerate(line, start=1) if c.call_id == call_id), None)
 
     # --- healing --------------------------------------------------------------------------------
@@ -503,12 +502,16 @@ class AcdService:
         """Heal stuck states and re-route ready operators (a safety net, not the routing path)."""
         now = self.clock()
         agents = await self.live.agents(self.config.operators)
+        anyone_waiting: bool | None = None
         for agent in agents.values():
             event = heal(agent, now, self._limits_for(agent))
             if event is not None:
                 await self._heal(agent, event)
             elif agent.state is AgentState.READY and agent.registered:
-                await self.route_agent(agent.id)
+                if anyone_waiting is None:  # read once per sweep; nobody waiting, nothing to route
+                    anyone_waiting = bool(await self.live.snapshot_waiting(self.config.queues))
+                if anyone_waiting:
+                    await self.route_agent(agent.id)
 
     def _limits_for(self, agent: Agent) -> HealLimits:
         """The longest ring and wrap-up any queue allows, plus the grace: beyond that, stuck."""
@@ -542,6 +545,17 @@ class AcdService:
         new, _ = apply(agent, event, self.clock())
         log.warning("agent %s: stuck in %s, healing to %s", agent.id, agent.state.value, new.state.value)
         await self.live.set_agent(new, expected=agent.state)
+
+
+def _view(agent_id: str, spec: OperatorSpec, agent: Agent) -> OperatorView:
+    return OperatorView(
+        id=agent_id,
+        tiers=frozenset(spec.tiers),
+        skills=spec.skills,
+        state=agent.state,
+        idle_since=max(agent.since, agent.last_call_end or 0.0),
+        registered=agent.registered,
+    )
 
 
 # --- pub/sub encoding ---------------------------------------------------------------------------

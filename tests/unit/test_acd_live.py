@@ -9,6 +9,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from acd.agents import Agent, AgentState, NotReadyReason
 from acd.live import LiveState
-from acd.routing import WaitingCall
+from acd.routing import Route, WaitingCall
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 NOW = 1000.0
@@ -268,3 +269,64 @@ async def test_given_one_call_and_many_agents_then_exactly_one_agent_claims_it(l
     ringing = [a for a in [await live.get_agent(f"op{i}") for i in range(10)] if a and a.state is AgentState.RINGING]
     assert len(ringing) == 1
     assert ringing[0].call_id == "c1"
+
+
+async def test_given_calls_in_several_queues_when_snapshot_taken_then_same_as_all_waiting_in_one_round_trip(
+    live: LiveState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await live.add_call(waiting_call("c1", queue="q1", enqueued_at=300.0))
+    await live.add_call(waiting_call("c2", queue="q1", enqueued_at=100.0, priority=5))
+    await live.add_call(waiting_call("c3", queue="q0", enqueued_at=200.0))
+    escalated = WaitingCall(
+        call_id="c4",
+        queue="q2",
+        priority=1,
+        enqueued_at=50.0,
+        requirements={},
+        tier="general",
+        also=(Route("specialist", {"bancoposta": 3}),),
+        owner="ctl-a",
+        preferred="op7",
+    )
+    await live.add_call(escalated)
+    await live.set_agent(ready("op1"))
+    assert await live.claim("op1", "c3", "ctl-a", now=NOW)  # claimed calls are not waiting
+
+    queues = ["q2", "q1", "q0", "q1", "empty"]
+    assert await live.snapshot_waiting(queues) == await live.all_waiting(queues)  # also loads the script
+
+    sent: list[str] = []
+    send = live._redis.execute_command
+
+    async def counting(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return await send(*args, **options)
+
+    monkeypatch.setattr(live._redis, "execute_command", counting)
+    snapshot = await live.snapshot_waiting(queues)
+    assert sent == ["EVALSHA"]
+    assert [c.call_id for c in snapshot] == ["c2", "c1", "c4"]
+    assert snapshot[2] == escalated
+    assert await live.snapshot_waiting([]) == []
+    assert await live.snapshot_waiting(["empty"]) == []
+
+
+async def test_given_claimed_or_gone_call_when_read_as_waiting_then_none(live: LiveState) -> None:
+    call = waiting_call("c1")
+    await live.add_call(call)
+    assert await live.get_waiting_call("c1") == call
+    await live.set_agent(ready("op1"))
+    assert await live.claim("op1", "c1", "ctl-a", now=NOW, queue="bancoposta")
+    assert await live.get_call("c1") is not None
+    assert await live.get_waiting_call("c1") is None
+    assert await live.get_waiting_call("nobody") is None
+
+
+async def test_given_call_moved_to_another_queue_when_claimed_with_old_queue_then_refused(live: LiveState) -> None:
+    await live.set_agent(ready("op1"))
+    await live.add_call(waiting_call("c1", queue="q1"))
+    await live.remove_call("c1")
+    await live.add_call(waiting_call("c1", queue="q2"))  # a transfer: same call, new line
+    assert not await live.claim("op1", "c1", "ctl-a", now=NOW, queue="q1")
+    assert await live.claim("op1", "c1", "ctl-a", now=NOW, queue="q2")
+    assert await live.get_waiting_call("c1") is None

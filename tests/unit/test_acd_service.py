@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from acd.agents import AgentState, IllegalTransition, Login, Logout, NotReadyReason, Pause, Ready, Registered
+from acd.routing import can_serve
 from ivr.config import IvrConfig, load_config
 from unico.acd_service import AcdService, AgentInterrupt, CallMessage, Offer, TransferRequest, UnknownAgent
 from unico.acd_service import _decode as decode
@@ -109,6 +110,26 @@ async def test_given_roster_when_started_then_every_operator_logged_out_and_unkn
         await a.acd.agent_event("op1001", Ready())  # must log in first
 
 
+async def test_given_operators_online_when_one_view_read_then_same_as_in_all_views(
+    site: tuple[Harness, Harness, Clock],
+) -> None:
+    a, _, _ = site
+    await online(a, "op1001", "op1006")
+    await settle()
+    views = {view.id: view for view in await a.acd.operator_views()}
+    for agent_id in a.acd.config.operators:
+        assert await a.acd.operator_view(agent_id) == views[agent_id]
+    assert await a.acd.operator_view("op9999") is None
+
+    for queue in ("bancoposta", "general"):
+        await a.enqueue(f"c-{queue}", queue, waited=95)
+        call = await a.acd.live.get_call(f"c-{queue}")
+        assert call is not None
+        serving = await a.acd.operator_views(serving=call)
+        assert serving == [view for view in views.values() if can_serve(view, call)]
+        await a.acd.live.forget_call(call.call_id)
+
+
 async def test_given_unregistered_softphone_when_login_then_not_ready_until_it_registers(
     site: tuple[Harness, Harness, Clock],
 ) -> None:
@@ -199,6 +220,7 @@ async def test_given_escalated_call_when_overflow_to_tier_then_that_tier_may_tak
 ) -> None:
     a, _, _ = site
     await online(a, "op1006")  # general + enterprise, bancoposta 6: not specialist
+    await settle()  # the routing that logging in starts finds no call, and ends before the calls arrive
     await a.enqueue("early", "bancoposta", waited=10)
     assert not await a.acd.route_call("early")
     await a.enqueue("late", "bancoposta", waited=95)  # "after 90s overflow to enterprise"
