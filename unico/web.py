@@ -66,9 +66,11 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def _authorized(request: web.Request) -> bool:
+    """``Authorization: Bearer <admin token>``, compared in constant time; nothing else passes."""
     expected = request.app[CONTROLLER].settings.admin_token.get_secret_value()
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    given = given.strip()
+    return scheme == "Bearer" and bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 Handler = Callable[[web.Request, AcdService], Awaitable[web.Response]]

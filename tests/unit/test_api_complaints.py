@@ -67,7 +67,16 @@ async def _error(response: Any, status: int) -> str:
 # -- auth ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic dTpw"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic dTpw"},
+        {"Authorization": TOKEN},  # the right token without the Bearer scheme
+        {"Authorization": f"Basic {TOKEN}"},
+    ],
+)
 async def test_given_no_or_bad_token_when_any_route_called_then_401_and_nothing_written(
     client: TestClient[web.Request, web.Application], store: ContactStore, headers: dict[str, str]
 ) -> None:
