@@ -132,6 +132,14 @@ class PriorityRule(BaseModel):
     add: int
 
 
+class ServiceLevel(BaseModel):
+    """``threshold`` seconds and ``target`` share, for example 80 % answered within 20 s."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    threshold: Annotated[int, Field(ge=1, le=3600)] = 20
+    target: Annotated[float, Field(gt=0, le=1)] = 0.8
+
+
 class QueueSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
@@ -158,6 +166,12 @@ class QueueSpec(BaseModel):
     #: offer a known caller first to the operator who handled their last contact, if that
     #: operator is ready and eligible (otherwise the strategy decides as usual)
     prefer_last_operator: bool = False
+    #: service level: the share of calls answered within ``threshold`` seconds the queue aims at
+    #: (the definition, which calls count in the denominator, is a report option: docs/reports.md)
+    service_level: ServiceLevel = ServiceLevel()
+    #: callers hanging up within this many seconds of entering the queue are short abandons
+    #: (misdials, changed minds), counted apart and left out of abandonment and service level
+    short_abandon: Annotated[int, Field(ge=0, le=120)] = 5
 
 
 class Requirements(NamedTuple):
@@ -210,6 +224,7 @@ __all__ = [
     "PriorityRule",
     "QueueSpec",
     "Requirements",
+    "ServiceLevel",
     "Strategy",
     "Tier",
     "misordered_steps",

@@ -111,11 +111,17 @@ class Contact(Base):
     node: Mapped[str | None] = mapped_column(String(64))  # controller node that owned the call
     customer_id: Mapped[str | None] = mapped_column(String(32))  # customers.id, not enforced (see above)
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # erasure or retention purge
+    # migration 0004, for the KPIs: the caller may stay for the survey after talking, and the
+    # operator's wrap-up ends after the caller's leg; the first estimated wait announced, in seconds
+    talk_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    wrapup_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    estimated_wait: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_contacts_started_at", "started_at"),
         Index("ix_contacts_caller", "caller"),
         Index("ix_contacts_customer_id", "customer_id"),
+        Index("ix_contacts_operator", "operator"),
     )
 
 
@@ -233,3 +239,41 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+class AgentStateSpan(Base):
+    """One interval an operator spent in one state (open while ``ended_at`` is NULL).
+
+    Written by the ACD on every transition; the reports read occupancy and agent activity here.
+    """
+
+    __tablename__ = "agent_states"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(32))  # acd.agents.AgentState values
+    reason: Mapped[str | None] = mapped_column(String(32))  # a not-ready reason
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    node: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_agent_states_agent_started_at", "agent", "started_at"),
+        Index("ix_agent_states_started_at", "started_at"),
+    )
+
+
+class ApiUser(Base):
+    """A user of the REST API and the console: a role and the SHA-256 of their bearer token."""
+
+    __tablename__ = "api_users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # admin, supervisor, operator
+    token_hash: Mapped[str] = mapped_column(String(80), unique=True)
+    operator: Mapped[str | None] = mapped_column(String(64))  # the operator id, for role operator
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint("role IN ('admin', 'supervisor', 'operator')", name="role"),)

@@ -128,6 +128,9 @@ class ContactRecord:
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     node: str | None = None
     customer_id: str | None = None
+    talk_ended_at: datetime | None = None
+    wrapup_ended_at: datetime | None = None
+    estimated_wait: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -158,6 +161,9 @@ class ContactRecord:
             "data": dict(self.data),
             "node": self.node,
             "customer_id": self.customer_id,
+            "talk_ended_at": _iso(self.talk_ended_at),
+            "wrapup_ended_at": _iso(self.wrapup_ended_at),
+            "estimated_wait": self.estimated_wait,
         }
 
 

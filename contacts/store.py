@@ -388,4 +388,7 @@ def contact_record(row: Contact) -> ContactRecord:
         data=MappingProxyType(dict(row.data or {})),
         node=row.node,
         customer_id=row.customer_id,
+        talk_ended_at=row.talk_ended_at,
+        wrapup_ended_at=row.wrapup_ended_at,
+        estimated_wait=row.estimated_wait,
     )

@@ -30,17 +30,21 @@ from unico.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-ARI_PORT = 18088
-SIP_PORT = 15060
-AMI_PORT = 15038
-WEB_PORT = 18780
+#: ``UNICO_E2E_SLOT=1..3`` gives a second rig on the same machine its own Asterisk instance and
+#: ports (``test<slot>``, every port + 100 x slot), so two e2e runs never share one.
+SLOT = int(os.environ.get("UNICO_E2E_SLOT", "0"))
+INSTANCE = "test" if SLOT == 0 else f"test{SLOT}"
+ARI_PORT = 18088 + 100 * SLOT
+SIP_PORT = 15060 + 100 * SLOT
+AMI_PORT = 15038 + 100 * SLOT
+WEB_PORT = 18780 + 100 * SLOT
 
 
 def rig_settings(state_dir: Path) -> Settings:
     return Settings(
         home=ROOT,
         state_dir=state_dir,
-        asterisk_instance="test",
+        asterisk_instance=INSTANCE,
         ari_url=f"http://127.0.0.1:{ARI_PORT}",
         ari_password=SecretStr(secrets.token_urlsafe(18)),
         ami_port=AMI_PORT,

@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.e2e.rig import AMI_PORT, ARI_PORT, SIP_PORT
 from tests.sipp import Call
 from unico import pbx
 from unico.settings import Settings
@@ -167,12 +168,12 @@ def test_given_running_instance_when_listing_its_sockets_then_ari_ami_sip_are_on
     sockets = asterisk_sockets(int(pid_text))
 
     listening = {(proto, addr, port) for proto, addr, port, state in sockets if state == "0A"}
-    assert listening == {("tcp", "127.0.0.1", 18088), ("tcp", "127.0.0.1", 15038)}, sockets
-    sip = [(proto, addr) for proto, addr, port, _ in sockets if port == 15060]
+    assert listening == {("tcp", "127.0.0.1", ARI_PORT), ("tcp", "127.0.0.1", AMI_PORT)}, sockets
+    sip = [(proto, addr) for proto, addr, port, _ in sockets if port == SIP_PORT]
     assert sip == [("udp", "127.0.0.1")], sockets
     # Besides SIP, Asterisk holds only pjlib's DNS resolver sockets (one IPv4, one IPv6, random
     # ports, replies matched by query id) and RTP ports of calls in progress (none here).
-    others = [s for s in sockets if s[0].startswith("udp") and s[2] != 15060]
+    others = [s for s in sockets if s[0].startswith("udp") and s[2] != SIP_PORT]
     assert len(others) <= 2, sockets
 
 
