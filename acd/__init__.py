@@ -1,7 +1,7 @@
 """Skill-based automatic call distribution: skills, the operator roster, queues and escalation."""
 
 from acd.agents import Agent, AgentState, IllegalTransition, apply, heal
-from acd.live import LiveState
+from acd.live import AgentChange, LiveState
 from acd.queues import (
     TIERS,
     EscalationStep,
@@ -9,6 +9,7 @@ from acd.queues import (
     PriorityRule,
     QueueSpec,
     Requirements,
+    ServiceLevel,
     Strategy,
     Tier,
     next_change,
@@ -23,6 +24,7 @@ from acd.skills import Level, SkillKind, SkillSpec
 __all__ = [
     "TIERS",
     "Agent",
+    "AgentChange",
     "AgentState",
     "EscalationStep",
     "IllegalTransition",
@@ -34,6 +36,7 @@ __all__ = [
     "PriorityRule",
     "QueueSpec",
     "Requirements",
+    "ServiceLevel",
     "SkillKind",
     "SkillSpec",
     "Strategy",

@@ -41,7 +41,8 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import redis.asyncio as aioredis
@@ -51,7 +52,7 @@ from acd.routing import Route, WaitingCall
 
 _CLAIM: Final = """
 -- KEYS: agent hash, call hash, queue zset
--- ARGV: agent id, call id, controller id, fencing token, now, queue name
+-- ARGV: agent id, call id, controller id, fencing token, now, queue name, events channel
 local agent = redis.call('HMGET', KEYS[1], 'state', 'registered', 'call_id')
 if agent[1] ~= 'ready' or agent[2] ~= '1' or (agent[3] and agent[3] ~= '') then return 0 end
 local call = redis.call('HMGET', KEYS[2], 'status', 'queue')
@@ -61,12 +62,15 @@ redis.call('HSET', KEYS[1], 'state', 'ringing', 'reason', '', 'since', ARGV[5], 
            'controller', ARGV[3], 'token', ARGV[4])
 redis.call('HSET', KEYS[2], 'status', 'claimed', 'agent', ARGV[1], 'controller', ARGV[3], 'token', ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('PUBLISH', ARGV[7], 'agent:' .. ARGV[1])
+redis.call('PUBLISH', ARGV[7], 'queue:' .. ARGV[6])
 return 1
 """
 
 _RELEASE: Final = """
 -- KEYS: agent hash, call hash, queue zset
--- ARGV: agent id, call id, controller id, fencing token, now, queue name, agent state, reason, requeue (1/0)
+-- ARGV: agent id, call id, controller id, fencing token, now, queue name, agent state, reason, requeue (1/0),
+--       events channel
 local agent = redis.call('HMGET', KEYS[1], 'call_id', 'controller', 'token')
 if agent[1] ~= ARGV[2] or agent[2] ~= ARGV[3] or agent[3] ~= ARGV[4] then return 0 end
 local call = redis.call('HMGET', KEYS[2], 'status', 'agent', 'queue', 'enqueued_at')
@@ -79,6 +83,8 @@ if ARGV[9] == '1' then
 else
   redis.call('DEL', KEYS[2])
 end
+redis.call('PUBLISH', ARGV[10], 'agent:' .. ARGV[1])
+redis.call('PUBLISH', ARGV[10], 'queue:' .. ARGV[6])
 return 1
 """
 
@@ -101,15 +107,27 @@ return cjson.encode(out)
 
 _SET_AGENT: Final = """
 -- KEYS: agent hash, agents set
--- ARGV: agent id, expected state ('' = any), then field/value pairs
+-- ARGV: agent id, expected state ('' = any), events channel, then field/value pairs
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 if redis.call('HGET', KEYS[1], 'call_id') == '' then
   redis.call('HSET', KEYS[1], 'controller', '', 'token', '')
 end
 redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[3], 'agent:' .. ARGV[1])
 return 1
 """
+
+
+@dataclass(frozen=True, slots=True)
+class AgentChange:
+    """An agent state this process wrote: ``since`` is the change's time (the caller's clock)."""
+
+    agent_id: str
+    state: AgentState
+    reason: NotReadyReason | None
+    call_id: str | None
+    since: float
 
 
 def _text(value: Any) -> str:
@@ -164,9 +182,13 @@ class LiveState:
     The Redis client may use ``decode_responses`` or not; values are decoded here.
     """
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, prefix: str, *, on_agent: Callable[[AgentChange], None] | None = None
+    ) -> None:
         self._redis = redis
         self.prefix = prefix
+        #: told of every agent state this process wrote (the agent state log for the reports)
+        self.on_agent = on_agent
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
         self._set_agent = redis.register_script(_SET_AGENT)
@@ -187,6 +209,17 @@ class LiveState:
     def agents_key(self) -> str:
         return f"{self.prefix}agents"
 
+    @property
+    def events_channel(self) -> str:
+        """Pub/sub channel announcing every change, for live views (wallboards, operator pages).
+
+        Messages are ``agent:<id>`` (state changed), ``queue:<name>`` (a call joined or left the
+        line, or was claimed) and ``call:<id>`` (a waiting call's levels or priority changed). They
+        say what changed, not to what: a view re-reads the state, so a lost message costs nothing
+        but a late refresh. Published inside the same script or transaction as the change.
+        """
+        return f"{self.prefix}events"
+
     # --- agents ------------------------------------------------------------------------------
 
     async def set_agent(self, agent: Agent, *, expected: AgentState | None = None) -> bool:
@@ -204,11 +237,17 @@ class LiveState:
             "registered": "1" if agent.registered else "0",
             "last_call_end": repr(agent.last_call_end) if agent.last_call_end is not None else "",
         }
-        args: list[str] = [agent.id, expected.value if expected is not None else ""]
+        args: list[str] = [agent.id, expected.value if expected is not None else "", self.events_channel]
         for name, value in fields.items():
             args += [name, value]
         result = await self._set_agent(keys=[self.agent_key(agent.id), self.agents_key], args=args)
+        if result:
+            self._changed(AgentChange(agent.id, agent.state, agent.reason, agent.call_id, agent.since))
         return bool(result)
+
+    def _changed(self, change: AgentChange) -> None:
+        if self.on_agent is not None:
+            self.on_agent(change)
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         raw = await self._redis.hgetall(self.agent_key(agent_id))
@@ -253,6 +292,7 @@ class LiveState:
             pipe.zadd(self.queue_key(call.queue), {call.call_id: call.enqueued_at})
             if call.owner:
                 pipe.hset(self.owners_key, call.call_id, call.owner)
+            pipe.publish(self.events_channel, f"queue:{call.queue}")
             await pipe.execute()
 
     async def update_call(
@@ -262,14 +302,17 @@ class LiveState:
         key = self.call_key(call_id)
         if not await self._redis.exists(key):
             return False
-        await self._redis.hset(
-            key,
-            mapping={
-                "requirements": json.dumps(dict(requirements), sort_keys=True),
-                "also": _routes_json(also),
-                "priority": str(priority),
-            },
-        )
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key,
+                mapping={
+                    "requirements": json.dumps(dict(requirements), sort_keys=True),
+                    "also": _routes_json(also),
+                    "priority": str(priority),
+                },
+            )
+            pipe.publish(self.events_channel, f"call:{call_id}")
+            await pipe.execute()
         return True
 
     async def get_call(self, call_id: str) -> WaitingCall | None:
@@ -333,6 +376,7 @@ class LiveState:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.call_key(call_id))
             pipe.zrem(self.queue_key(queue), call_id)
+            pipe.publish(self.events_channel, f"queue:{queue}")
             await pipe.execute()
         return True
 
@@ -404,8 +448,10 @@ class LiveState:
             return False
         result = await self._claim(
             keys=[self.agent_key(agent_id), self.call_key(call_id), self.queue_key(queue)],
-            args=[agent_id, call_id, controller_id, fencing_token or "", repr(now), queue],
+            args=[agent_id, call_id, controller_id, fencing_token or "", repr(now), queue, self.events_channel],
         )
+        if result:
+            self._changed(AgentChange(agent_id, AgentState.RINGING, None, call_id, now))
         return bool(result)
 
     async def release(
@@ -441,8 +487,11 @@ class LiveState:
                 agent_state.value,
                 reason.value if reason is not None else "",
                 "1" if requeue else "0",
+                self.events_channel,
             ],
         )
+        if result:
+            self._changed(AgentChange(agent_id, agent_state, reason, None, now))
         return bool(result)
 
     # --- rebuild -----------------------------------------------------------------------------

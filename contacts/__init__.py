@@ -15,6 +15,7 @@ it; the other stores and the privacy functions take its ``sessions``::
         log.info("call from %s", mask_number(caller))
 """
 
+from contacts.agent_log import AgentStateLog
 from contacts.cli import (
     customer_erase,
     customer_export,
@@ -68,6 +69,7 @@ from contacts.store import ContactStore
 __all__ = [
     "DEFAULT_DEADLINES",
     "TRANSITIONS",
+    "AgentStateLog",
     "Channel",
     "ComplaintError",
     "ComplaintEventRecord",

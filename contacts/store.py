@@ -189,6 +189,7 @@ class ContactStore:
         routing_reason: str | None = None,
         queued_at: datetime | None = None,
         answered_at: datetime | None = None,
+        estimated_wait: int | None = None,
     ) -> bool:
         """Fill the ACD's columns of an open contact (fields left ``None`` keep their value)."""
         values: dict[str, Any] = {}
@@ -203,10 +204,29 @@ class ContactStore:
         for name, stamp in (("queued_at", queued_at), ("answered_at", answered_at)):
             if stamp is not None:
                 values[name] = require_aware(name, stamp)
+        if estimated_wait is not None:
+            values["estimated_wait"] = max(0, int(estimated_wait))
         if not values:
             return False
         statement = update(Contact).where(Contact.id == contact_id, Contact.ended_at.is_(None)).values(**values)
         return await self._update(statement) == 1
+
+    async def record_talk_end(self, contact_id: str, at: datetime) -> bool:
+        """The conversation with the operator ended (the contact may already be closed: the caller
+        hung up first); the reports' talk time runs from ``answered_at`` to here."""
+        statement = update(Contact).where(Contact.id == contact_id).values(talk_ended_at=require_aware("at", at))
+        return await self._update(statement) == 1
+
+    async def set_wrapup(self, contact_id: str, code: str, disposition: str | None) -> bool:
+        """Store the operator's wrap-up code (and disposition, if given) on a contact, open or closed:
+        wrap-up happens after the caller hung up. A later call replaces the code (a correction);
+        ``disposition=None`` keeps the one stored. ``False`` if the contact is unknown."""
+        if not code or len(code) > 64 or (disposition is not None and (not disposition or len(disposition) > 64)):
+            raise ValueError("wrap-up code and disposition must be 1 to 64 characters")
+        values: dict[str, Any] = {"wrapup_code": code}
+        if disposition is not None:
+            values["disposition"] = disposition
+        return await self._update(update(Contact).where(Contact.id == contact_id).values(**values)) == 1
 
     async def close_stale(
         self,

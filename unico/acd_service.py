@@ -60,7 +60,7 @@ from acd.agents import (
     apply,
     heal,
 )
-from acd.live import LiveState
+from acd.live import AgentChange, LiveState
 from acd.queues import QueueSpec, requirements_at
 from acd.roster import OperatorSpec
 from acd.routing import OperatorView, Route, RoutingStrategy, WaitingCall, best_call, best_operator, can_serve
@@ -125,9 +125,10 @@ class AcdService:
         clock: Callable[[], float] = time.time,
         heal_limits: HealLimits | None = None,
         sweep_interval: float = 1.0,
+        on_agent: Callable[[AgentChange], None] | None = None,
     ) -> None:
         self.redis = redis
-        self.live = LiveState(redis, prefix)
+        self.live = LiveState(redis, prefix, on_agent=on_agent)
         self.prefix = prefix
         self.controller_id = controller_id
         self._config = config

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from contacts import ContactStore, CustomerStore, IvrServices, RetentionPolicy, deadlines, purge
+from contacts import AgentStateLog, ContactStore, CustomerStore, IvrServices, RetentionPolicy, deadlines, purge
 from ivr import engine
 from ivr.actions import Registry, registry
 from ivr.config import IvrConfig, load_config
@@ -150,6 +150,7 @@ class Controller:
         )
         self.dispatcher = Dispatcher(self._actor_factory, control=self._on_control, name=settings.ari_app)
         self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True) if use_redis else None
+        self.agent_log = AgentStateLog(store.sessions, node=settings.node_id)
         self.acd = (
             AcdService(
                 redis=self.redis,
@@ -157,6 +158,7 @@ class Controller:
                 controller_id=settings.node_id,
                 config=lambda: self.config,
                 deliver=self.dispatcher.submit,
+                on_agent=self.agent_log.note,
             )
             if self.redis is not None
             else None
@@ -191,6 +193,7 @@ class Controller:
 
     async def start(self) -> None:
         if self.acd is not None:
+            self.agent_log.start()
             await self.acd.start()
         self.events.start()
         if self.settings.purge_every_hours > 0:
@@ -227,6 +230,7 @@ class Controller:
         self.calls.clear()
         if self.acd is not None:
             await self.acd.close()
+        await self.agent_log.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.rest.close()

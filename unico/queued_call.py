@@ -105,6 +105,7 @@ class QueuedCall:
         self.reason: str | None = None
         self.answered_at: float | None = None
         self.announced_position: int | None = None
+        self.estimated_wait: int | None = None
         self.announcement: str | None = None
         self._legs = 0
         self._timers: dict[str, tuple[int, asyncio.TimerHandle]] = {}
@@ -225,7 +226,11 @@ class QueuedCall:
         self.announced_position = position
         serving = max(1, await self.acd.could_serve(self._waiting_call(), self.spec))
         handle = await self.acd.live.handle_time(self.queue, DEFAULT_HANDLE_TIME)
-        minutes = math.ceil(position * handle / serving / 60)
+        estimate = position * handle / serving
+        minutes = math.ceil(estimate / 60)
+        if self.estimated_wait is None:  # the first promise is the one the caller remembers
+            self.estimated_wait = round(estimate)
+            await self.call.deps.store.update_contact(self.call.contact_id, estimated_wait=self.estimated_wait)
         prompts = ["queue_position", f"number:{position}", "queue_wait"]
         prompts += ["queue_wait_short"] if minutes <= 1 else [f"number:{minutes}", "queue_minutes"]
         media = self.call.session.media(prompts)
@@ -455,6 +460,7 @@ class QueuedCall:
     async def _end_conversation(self) -> None:
         agent_id, leg = self.agent_id, self.agent_channel
         self.state = QState.DONE
+        await self.call.deps.store.record_talk_end(self.call.contact_id, self._now())
         self.agent_id = self.agent_channel = None
         if leg is not None:
             with gone_ok():
@@ -519,7 +525,11 @@ class QueuedCall:
     # --- transfers ------------------------------------------------------------------------------
 
     async def transfer(self, request: TransferRequest) -> None:
-        """The operator moves the caller to another queue, or hands them to a named operator."""
+        """The operator moves the caller to another queue, or hands them to a named operator; a
+        supervisor moves a waiting caller to another queue (they keep their arrival time)."""
+        if self.state is QState.WAITING and request.queue and not request.operator:
+            await self._move(request)
+            return
         if self.state is not QState.TALKING:
             log.info("call %s: transfer ignored in state %s", self.call_id, self.state.value)
             return
@@ -529,6 +539,7 @@ class QueuedCall:
             log.warning("call %s: transfer to unknown queue %s ignored", self.call_id, target_queue)
             return
         old_agent = self.agent_id
+        await self.call.deps.store.record_talk_end(self.call.contact_id, self._now())
         what = f"operator {request.operator}" if request.operator else f"queue {target_queue}"
         self._note("transfer", f"{old_agent} -> {what}")
         log.info("call %s: %s transfers to %s", self.call_id, old_agent, what)
@@ -559,6 +570,22 @@ class QueuedCall:
                 await self.acd.route_call(self.call_id)
         else:
             await self.acd.route_call(self.call_id)
+
+    async def _move(self, request: TransferRequest) -> None:
+        target = request.queue
+        if target is None or target == self.queue or target not in self.call.session.config.queues:
+            log.info("call %s: move to %s ignored", self.call_id, target)
+            return
+        self._note("move", f"{self.queue} -> {target}" + (f" by {request.by}" if request.by else ""))
+        log.info("call %s: moved from %s to %s by %s", self.call_id, self.queue, target, request.by or "?")
+        await self.acd.live.remove_call(self.call_id)
+        self._disarm_all()
+        self.queue = target
+        self.announced_position = None
+        await self.call.deps.store.update_contact(self.call.contact_id, queue=target, tier=self.spec.tier)
+        await self.acd.live.add_call(self._waiting_call())
+        self._arm_waiting_timers()
+        await self.acd.route_call(self.call_id)
 
     def close(self) -> None:
         self._disarm_all()

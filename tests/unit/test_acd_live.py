@@ -330,3 +330,43 @@ async def test_given_call_moved_to_another_queue_when_claimed_with_old_queue_the
     assert not await live.claim("op1", "c1", "ctl-a", now=NOW, queue="q1")
     assert await live.claim("op1", "c1", "ctl-a", now=NOW, queue="q2")
     assert await live.get_waiting_call("c1") is None
+
+
+async def test_given_a_subscriber_when_agents_and_calls_change_then_each_change_is_announced(
+    live: LiveState,
+) -> None:
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    pubsub = client.pubsub()
+    await pubsub.subscribe(live.events_channel)
+    confirmed = await pubsub.get_message(timeout=2.0)  # the subscription is in place
+    assert confirmed is not None and confirmed["type"] == "subscribe"
+    try:
+        await live.set_agent(ready("op1"))
+        await live.add_call(waiting_call("c1"))
+        await live.update_call("c1", requirements={"bancoposta": 5}, also=(), priority=1)
+        assert await live.claim("op1", "c1", "ctl", now=NOW)
+        assert await live.release("op1", "c1", "ctl", now=NOW, requeue=True)
+        assert not await live.set_agent(ready("op1"), expected=AgentState.ON_CALL)  # refused: no message
+        await live.remove_call("c1")
+
+        messages = []
+        while len(messages) < 8:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2.0)
+            assert message is not None, f"only {messages}"
+            messages.append(message["data"])
+        assert await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2) is None
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+        await live.remove_agent("op1")
+
+    assert messages == [
+        "agent:op1",
+        "queue:bancoposta",
+        "call:c1",
+        "agent:op1",
+        "queue:bancoposta",  # claimed: the call left the line
+        "agent:op1",
+        "queue:bancoposta",  # released: back at the head of the line
+        "queue:bancoposta",  # removed
+    ]

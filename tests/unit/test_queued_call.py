@@ -26,7 +26,7 @@ from contacts.db import upgrade
 from ivr import engine
 from ivr.actions import registry
 from ivr.config import IvrConfig, load_config
-from unico.acd_service import AcdService, CallMessage, Offer
+from unico.acd_service import AcdService, CallMessage, Offer, TransferRequest
 from unico.ari import AriNotFound
 from unico.calls import CallDeps, IvrCall
 from unico.queued_call import QState, QueuedCall, QueueTimer
@@ -359,3 +359,36 @@ async def test_given_customer_database_too_slow_then_caller_served_as_guest(rig:
     (play,) = rig.rest.args_of("play")
     await call.feed(engine.PlaybackFinished(play[1]))
     assert call.queued is not None and call.queued.priority == 0
+
+
+async def test_given_caller_waiting_when_supervisor_moves_them_then_new_line_same_arrival_and_record_says_so(
+    rig: Rig,
+) -> None:
+    queued = await rig.queued("c1")
+    rig.clocks.offset += 4
+    await queued.on_message(TransferRequest("c1", queue="tq_escalate", by="sup1"))
+
+    assert queued.queue == "tq_escalate" and queued.state is QState.WAITING
+    assert await rig.acd.live.waiting("tq_basic") == []
+    (moved,) = await rig.acd.live.waiting("tq_escalate")
+    assert moved.enqueued_at == 1_000_000.0, "the caller keeps their arrival time"
+    assert [(s.kind, s.note) for s in queued.call.session.path][-1] == ("move", "tq_basic -> tq_escalate by sup1")
+
+
+async def test_given_announced_wait_and_conversation_then_record_has_estimate_and_talk_end(rig: Rig) -> None:
+    await rig.deps.store.start_contact(
+        contact_id="c1", channel_id="c1", caller=None, dialled="7101", language="it", started_at=rig.clocks.wall()
+    )
+    queued = await rig.queued("c1")  # one operator logged in could serve, no history: 1 x 180 s
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    assert queued.agent_channel is not None
+    rig.clocks.offset += 2
+    await queued.agent_answered(queued.agent_channel)
+    rig.clocks.offset += 30
+    await queued.agent_leg_gone(queued.agent_channel, 16)
+
+    record = await rig.deps.store.get("c1")
+    assert record is not None
+    assert record.estimated_wait == 180
+    assert record.talk_ended_at == rig.clocks.start + timedelta(seconds=32)

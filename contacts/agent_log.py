@@ -1,0 +1,128 @@
+"""The operators' state history: one ``agent_states`` row per interval in one state.
+
+The ACD's live state (Redis) says where each operator is now; the reports need where they were
+(occupancy is handle time over handle plus ready time, per interval). Every state a controller
+writes to Redis is handed to :class:`AgentStateLog` (``LiveState(on_agent=log.note)``), which
+closes the operator's open span and opens the next, in order, off the call path: ``note`` only
+queues, one background task writes.
+
+When an operator leaves wrap-up, the contact they last talked to gets ``wrapup_ended_at`` (the
+end of its handle time). Only the process that made a change writes it, so several controllers never write one change
+twice. Repeats (a softphone re-registering leaves state, reason and call unchanged) are skipped.
+A database error is logged and the change dropped: the history gets a gap, calls go on.
+
+Example::
+
+    log = AgentStateLog(store.sessions, node="roma-a")
+    log.start()
+    live = LiveState(redis, "unico:", on_agent=log.note)
+    ...
+    await log.close()          # writes what is queued, then stops
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from acd.live import AgentChange
+from contacts.models import AgentStateSpan, Contact
+
+log = logging.getLogger(__name__)
+
+
+class AgentStateLog:
+    """Writes agent state spans in the order the changes were made (see the module docstring)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, node: str | None = None) -> None:
+        self._sessions = sessions
+        self.node = node
+        self._queue: asyncio.Queue[AgentChange | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+        self.failed = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="agent-state-log")
+
+    def note(self, change: AgentChange) -> None:
+        """Queue one change (called from ``LiveState`` right after Redis accepted it)."""
+        self._queue.put_nowait(change)
+
+    async def close(self) -> None:
+        """Write what is queued, then stop."""
+        if self._task is None:
+            return
+        self._queue.put_nowait(None)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def flush(self) -> None:
+        """Wait until every change queued so far is written (tests)."""
+        await self._queue.join()
+
+    async def _run(self) -> None:
+        while True:
+            change = await self._queue.get()
+            try:
+                if change is None:
+                    return
+                await self.record(change)
+            except (SQLAlchemyError, OSError) as exc:
+                self.failed += 1
+                log.warning("agent %s: state %s not logged: %s", change and change.agent_id, change, exc)
+            finally:
+                self._queue.task_done()
+
+    async def record(self, change: AgentChange) -> bool:
+        """Close the agent's open span and open one for ``change``; False for a repeat."""
+        key = (change.state.value, change.reason.value if change.reason else None, change.call_id)
+        at = datetime.fromtimestamp(change.since, UTC)
+        agent = AgentStateSpan.agent == change.agent_id
+        async with self._sessions() as session, session.begin():
+            current = (
+                await session.execute(
+                    select(AgentStateSpan)
+                    .where(agent, AgentStateSpan.ended_at.is_(None))
+                    .order_by(AgentStateSpan.started_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if current is not None and (current.state, current.reason, current.call_id) == key:
+                return False
+            if current is not None and current.state == "wrap_up" and key[0] != "wrap_up":
+                # read from the history, not from memory: another node may have started the wrap-up
+                served = await session.scalar(
+                    select(AgentStateSpan.call_id)
+                    .where(agent, AgentStateSpan.state == "on_call", AgentStateSpan.call_id.is_not(None))
+                    .order_by(AgentStateSpan.started_at.desc())
+                    .limit(1)
+                )
+                if served is not None:
+                    await session.execute(update(Contact).where(Contact.id == served).values(wrapup_ended_at=at))
+            await session.execute(
+                update(AgentStateSpan).where(agent, AgentStateSpan.ended_at.is_(None)).values(ended_at=at)
+            )
+            session.add(
+                AgentStateSpan(
+                    agent=change.agent_id,
+                    state=key[0],
+                    reason=key[1],
+                    call_id=change.call_id,
+                    started_at=at,
+                    node=self.node,
+                )
+            )
+        self.written += 1
+        return True
+
+
+__all__ = ["AgentStateLog"]
