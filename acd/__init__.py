@@ -17,7 +17,7 @@ from acd.queues import (
     priority_for,
     requirements_at,
 )
-from acd.roster import OperatorSpec, is_sip_username
+from acd.roster import OperatorSpec, SupervisorSpec, is_sip_username
 from acd.routing import OperatorView, WaitingCall, best_call, best_operator
 from acd.skills import Level, SkillKind, SkillSpec
 
@@ -40,6 +40,7 @@ __all__ = [
     "SkillKind",
     "SkillSpec",
     "Strategy",
+    "SupervisorSpec",
     "Tier",
     "WaitingCall",
     "apply",

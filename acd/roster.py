@@ -4,6 +4,9 @@ Each operator is keyed by an id that is also their SIP username (and the name of
 PJSIP endpoint, see ``unico.pbx.operators``), belongs to one or more tiers, sits at a site and has a
 proficiency 1..10 per skill. Skill names are checked against ``skills:`` by the config loader.
 
+Supervisors (``supervisors:``) get softphones the same way but are never routed calls: they listen
+to, whisper to or barge into operators' conversations (``unico.supervision``).
+
 Example::
 
     operators:
@@ -12,6 +15,8 @@ Example::
         site: roma
         tiers: [general, specialist]
         skills: {bancoposta: 9, italiano: 10}
+    supervisors:
+      sup9001: {name: Elena Greco, site: roma}
 """
 
 from __future__ import annotations
@@ -59,8 +64,20 @@ class OperatorSpec(BaseModel):
         return all(self.skills.get(skill, 0) >= level for skill, level in needed.items())
 
 
+class SupervisorSpec(BaseModel):
+    """A supervisor's softphone: ``PJSIP/<id>`` (generated like an operator's) unless ``endpoint``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Annotated[str, Field(pattern=_DISPLAY_NAME, max_length=60)]
+    site: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    endpoint: Annotated[str | None, Field(pattern=_ENDPOINT)] = None
+
+    def dial_string(self, supervisor_id: str) -> str:
+        return self.endpoint or f"PJSIP/{supervisor_id}"
+
+
 def is_sip_username(value: str) -> bool:
     return OPERATOR_ID.match(value) is not None
 
 
-__all__ = ["OPERATOR_ID", "OperatorSpec", "is_sip_username"]
+__all__ = ["OPERATOR_ID", "OperatorSpec", "SupervisorSpec", "is_sip_username"]

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from acd.queues import QueueSpec, misordered_steps, requirements_at
-from acd.roster import OperatorSpec, is_sip_username
+from acd.roster import OperatorSpec, SupervisorSpec, is_sip_username
 from acd.skills import SKILL_NAME, SkillSpec
 from ivr.actions import Registry, registry
 from ivr.hours import Calendar, CalendarSpec
@@ -51,7 +51,7 @@ from ivr.schema import (
 from ivr.source import ConfigError, ConfigErrors, Location, YamlDocument, load_yaml
 
 DIALPLAN_SECTIONS = ("settings", "numbers", "prompts", "calendars", "nodes")
-SKILLS_SECTIONS = ("skills", "operators", "queues")
+SKILLS_SECTIONS = ("skills", "operators", "supervisors", "queues")
 _NODE = TypeAdapter[Node](Node)
 _PROMPT = TypeAdapter(dict[str, str])
 
@@ -68,6 +68,8 @@ class IvrConfig:
     locations: dict[str, Location] = field(default_factory=dict)
     skills: dict[str, SkillSpec] = field(default_factory=dict)
     operators: dict[str, OperatorSpec] = field(default_factory=dict)
+    #: never routed calls; they monitor conversations (``unico.supervision``)
+    supervisors: dict[str, SupervisorSpec] = field(default_factory=dict)
 
     def prompt_stem(self, name: str, language: str) -> str:
         """File stem of a text prompt's rendering: a hash of voice and text, so edits re-render."""
@@ -237,10 +239,19 @@ def load_config(dialplan_dir: Path, skills_dir: Path | None = None, *, handlers:
     queues: dict[str, QueueSpec] = collector.validate("queues", QueueSpec)
     skills: dict[str, SkillSpec] = collector.validate("skills", SkillSpec)
     operators: dict[str, OperatorSpec] = collector.validate("operators", OperatorSpec)
+    supervisors: dict[str, SupervisorSpec] = collector.validate("supervisors", SupervisorSpec)
     calendars = {name: Calendar.from_spec(spec) for name, spec in specs.items()}
 
     _check_references(collector, settings, numbers, prompts, calendars, nodes, queues, handlers)
+    if not numbers and not collector.invalid.get("numbers"):
+        # an emptied numbers.yaml must still be named, so the admin knows where to look
+        numbers_file = dialplan_dir / "numbers.yaml"
+        collector.error(
+            Location(numbers_file if numbers_file.exists() else dialplan_dir, 1),
+            "no numbers defined: add a 'numbers:' section mapping a number to an entry node",
+        )
     _check_acd(collector, skills, operators, queues)
+    _check_supervisors(collector)
     if collector.errors:
         raise ConfigErrors(collector.errors)
     locations = {name: where for name in nodes if (where := collector.where("nodes", name))}
@@ -255,6 +266,7 @@ def load_config(dialplan_dir: Path, skills_dir: Path | None = None, *, handlers:
         locations=locations,
         skills=skills,
         operators=operators,
+        supervisors=supervisors,
     )
 
 
@@ -274,8 +286,6 @@ def _check_references(
     prompt_names = set(prompts) | broken.get("prompts", set())
     calendar_names = set(calendars) | broken.get("calendars", set())
     queue_names = set(queues) | broken.get("queues", set())
-    if not numbers and not broken.get("numbers"):
-        c.error(None, "no numbers defined: add a 'numbers:' section mapping a number to an entry node")
     for number, spec in numbers.items():
         if not NUMBER_KEY.match(number):
             c.error(c.where("numbers", number), f"number {number!r} must be 2-32 digits")
@@ -411,6 +421,23 @@ def _check_acd(
                     f"queue {name!r} can never be served: no operator in tier {queue.tier!r}"
                     + (f" has {wanted}" if wanted else ""),
                 )
+
+
+def _check_supervisors(c: _Collector) -> None:
+    """Supervisor ids are SIP usernames too, and share the PJSIP namespace with the operators."""
+    operator_ids = set(c.items.get("operators", {}))
+    for sup_id in c.items.get("supervisors", {}):
+        if not is_sip_username(sup_id):
+            c.error(
+                c.where("supervisors", sup_id),
+                f"supervisor id {sup_id!r} is not a valid SIP username (1-40 letters, digits, '.', '_', '-')",
+            )
+        elif sup_id in operator_ids:
+            c.error(
+                c.where("supervisors", sup_id),
+                f"supervisor {sup_id!r} is also an operator (at {c.where('operators', sup_id)}); "
+                "one softphone cannot be both",
+            )
 
 
 def _check_action(c: _Collector, name: str, node: ActionNode, handlers: Registry) -> None:

@@ -77,7 +77,11 @@ def load_yaml(file: Path) -> YamlDocument:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(Location(file, 1), f"cannot read file: {exc}") from None
-    loader = yaml.SafeLoader(text)
+    try:
+        # the reader checks the text when it is built: a control character raises here already
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(Location(file, _line_of(exc, text)), f"YAML error: {_first_line(exc)}") from None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -86,7 +90,7 @@ def load_yaml(file: Path) -> YamlDocument:
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError(Location(file, line), f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(Location(file, 1), f"YAML error: {exc}") from None
+        raise ConfigError(Location(file, _line_of(exc, text)), f"YAML error: {_first_line(exc)}") from None
     finally:
         loader.dispose()
     doc = YamlDocument(file=file, data={})
@@ -94,6 +98,16 @@ def load_yaml(file: Path) -> YamlDocument:
         return doc
     doc.data = _build(root, (), doc, loader)
     return doc
+
+
+def _line_of(exc: yaml.YAMLError, text: str) -> int:
+    """The 1-based line of a reader error (it gives a character position, not a mark), else 1."""
+    position = getattr(exc, "position", None)
+    return text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
+
+
+def _first_line(exc: yaml.YAMLError) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _build(node: yaml.Node, path: PathKey, doc: YamlDocument, loader: yaml.SafeLoader) -> Any:

@@ -100,7 +100,18 @@ class TransferRequest:
     by: str = ""
 
 
-CallMessage = Offer | AgentInterrupt | TransferRequest
+@dataclass(frozen=True, slots=True)
+class MonitorRequest:
+    """A supervisor asks to ``listen``, ``whisper`` or ``barge`` into the conversation of
+    ``call_id``, or to ``stop``; the call's owner does it on its Asterisk (``unico.supervision``)."""
+
+    call_id: str
+    supervisor: str
+    mode: str
+    by: str = ""
+
+
+CallMessage = Offer | AgentInterrupt | TransferRequest | MonitorRequest
 
 
 class UnknownAgent(LookupError):
@@ -143,6 +154,8 @@ class AcdService:
         self._pubsub: Any = None
         self.decisions = 0
         self.claims_lost = 0
+        self._fitting_config: IvrConfig | None = None
+        self._fitting_cache: dict[tuple[tuple[str, tuple[tuple[str, int], ...]], ...], dict[str, OperatorSpec]] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -312,9 +325,7 @@ class AcdService:
         With ``serving``, only the operators whose tiers and skills fit the call (``can_serve`` on
         the roster entry): the others could never be chosen, so their live state is not read.
         """
-        roster = self.config.operators
-        if serving is not None:
-            roster = {agent_id: spec for agent_id, spec in roster.items() if can_serve(spec, serving)}
+        roster = self.config.operators if serving is None else self._fitting(serving)
         agents = await self.live.agents(roster)
         return [_view(agent_id, spec, agents[agent_id]) for agent_id, spec in roster.items() if agent_id in agents]
 
@@ -326,29 +337,64 @@ class AcdService:
         agent = (await self.live.agents([agent_id])).get(agent_id)
         return _view(agent_id, spec, agent) if agent is not None else None
 
+    def _fitting(self, call: WaitingCall) -> dict[str, OperatorSpec]:
+        """Roster operators whose tiers and skills fit ``call`` (``can_serve``): the only ones whose
+        live state a decision for it reads. Kept per set of routes until the config changes."""
+        config = self.config
+        if self._fitting_config is not config:
+            self._fitting_config, self._fitting_cache = config, {}
+        key = tuple((route.tier, tuple(sorted(route.requirements.items()))) for route in call.routes())
+        fitting = self._fitting_cache.get(key)
+        if fitting is None:
+            fitting = {agent_id: spec for agent_id, spec in config.operators.items() if can_serve(spec, call)}
+            self._fitting_cache[key] = fitting
+        return fitting
+
     async def route_call(self, call_id: str) -> bool:
-        """Offer a waiting call to the best ready operator; False if nobody eligible is ready."""
+        """Offer a waiting call to the best ready operator; False if nobody eligible is ready.
+
+        Two Redis round trips when this process wrote the call (its owner routes it: the usual
+        case): one script reads the call and the live state of the operators who fit it, the
+        call as written here telling which; ``acd.routing`` chooses; one script claims. Choosing
+        inside Redis would save the first trip but put a second copy of the routing rules in Lua.
+        """
+        hint = self.live.written_call(call_id)
         for _ in range(10):
-            call = await self.live.get_waiting_call(call_id)
+            if hint is None:  # written by another process: one more round trip to learn its routes
+                hint = await self.live.get_waiting_call(call_id)
+                if hint is None:
+                    return False
+            fitting = self._fitting(hint)
+            call, agents = await self.live.read_call_and_agents(call_id, fitting)
             if call is None:
                 return False
+            if call.routes() != hint.routes():
+                hint = call  # escalated since it was written here: read the operators who fit now
+                continue
             spec = self.config.queues.get(call.queue)
             strategy = RoutingStrategy(spec.strategy if spec is not None else "best_skill")
-            decision = best_operator(call, await self.operator_views(serving=call), strategy, now=self.clock())
+            views = [_view(agent_id, fitting[agent_id], agent) for agent_id, agent in agents.items()]
+            decision = best_operator(call, views, strategy, now=self.clock())
             if decision is None:
                 return False
             if await self._claim(decision.choice, call, decision.reason):
                 return True
+            hint = call
         return False
 
     async def route_agent(self, agent_id: str) -> bool:
-        """Give a freed operator the most urgent waiting call they can serve, across all queues."""
+        """Give a freed operator the most urgent waiting call they can serve, across all queues.
+
+        Two Redis round trips: one script reads the operator and every waiting call, one claims.
+        """
         for _ in range(10):
-            view = await self.operator_view(agent_id)
-            if view is None:
+            spec = self.config.operators.get(agent_id)
+            if spec is None:
                 return False
-            waiting = await self.live.snapshot_waiting(self.config.queues)
-            decision = best_call(view, waiting, now=self.clock())
+            agent, waiting = await self.live.read_agent_and_waiting(agent_id, self.config.queues)
+            if agent is None:
+                return False
+            decision = best_call(_view(agent_id, spec, agent), waiting, now=self.clock())
             if decision is None:
                 return False
             call = next(c for c in waiting if c.call_id == decision.choice)
@@ -362,12 +408,16 @@ class AcdService:
 
     async def _claim(self, agent_id: str, call: WaitingCall, reason: str) -> bool:
         owner = call.owner or self.controller_id
-        if not await self.live.claim(agent_id, call.call_id, owner, now=self.clock(), queue=call.queue):
+        offer = Offer(call.call_id, agent_id, reason)
+        # another controller's call hears of its offer from the claim script: no second round trip
+        notify = None if owner == self.controller_id else (self.channel_for(owner), _encode(offer))
+        if not await self.live.claim(agent_id, call.call_id, owner, now=self.clock(), queue=call.queue, notify=notify):
             self.claims_lost += 1
             return False
         self.decisions += 1
         log.info("routing: call %s -> %s because %s", call.call_id, agent_id, reason)
-        await self.send(call.call_id, Offer(call.call_id, agent_id, reason), owner=owner)
+        if notify is None:
+            self._deliver(call.call_id, offer)
         return True
 
     async def send(self, call_id: str, message: CallMessage, owner: str | None = None) -> bool:
@@ -474,13 +524,10 @@ class AcdService:
             tier=call.tier,
             also=final.also,
         )
-        count = 0
-        for view in await self.operator_views():
-            if view.state is AgentState.LOGGED_OUT:
-                continue
-            if can_serve(view, final) or can_serve(view, first):
-                count += 1
-        return count
+        # only the operators who fit are read (one round trip), not the whole roster
+        fitting = {**self._fitting(final), **self._fitting(first)}
+        agents = await self.live.agents(fitting)
+        return sum(1 for agent in agents.values() if agent.state is not AgentState.LOGGED_OUT)
 
     async def position(self, call_id: str, queue: str) -> int | None:
         """1-based place of a waiting call in its line (priority first, then arrival)."""
@@ -596,6 +643,16 @@ def _encode(message: CallMessage) -> str:
                 "event": _event_dict(message.event),
             }
         )
+    if isinstance(message, MonitorRequest):
+        return json.dumps(
+            {
+                "type": "monitor",
+                "call": message.call_id,
+                "supervisor": message.supervisor,
+                "mode": message.mode,
+                "by": message.by,
+            }
+        )
     return json.dumps(
         {
             "type": "transfer",
@@ -617,6 +674,8 @@ def _decode(raw: str | bytes) -> CallMessage:
         return AgentInterrupt(str(data["call"]), str(data["agent"]), _EVENTS[event["kind"]](event))
     if kind == "transfer":
         return TransferRequest(str(data["call"]), data.get("queue"), data.get("operator"), str(data.get("by", "")))
+    if kind == "monitor":
+        return MonitorRequest(str(data["call"]), str(data["supervisor"]), str(data["mode"]), str(data.get("by", "")))
     raise ValueError(f"unknown message type {kind!r}")
 
 
@@ -625,6 +684,7 @@ __all__ = [
     "AcdService",
     "AgentInterrupt",
     "CallMessage",
+    "MonitorRequest",
     "Offer",
     "TransferRequest",
     "UnknownAgent",

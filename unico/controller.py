@@ -49,6 +49,7 @@ from unico.calls import CallDeps, CallStats, Internal, IvrCall, utc_now
 from unico.feature_codes import FeatureCodeCall
 from unico.queued_call import QueueTimer
 from unico.settings import Settings
+from unico.supervision import Supervision
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ class Controller:
             if self.redis is not None
             else None
         )
+        #: listen / whisper / barge (``POST /api/calls/{id}/monitor`` calls ``supervision.monitor``)
+        self.supervision = Supervision(self.acd, lambda: self.config)
         self.deps = CallDeps(
             rest=self.rest,
             store=store,
@@ -266,9 +269,9 @@ class Controller:
         if not isinstance(first, StasisStart):
             return None
         kind = first.args[0] if first.args else ""
-        if kind == "agent":
-            # an operator answered after their call ended (the caller hung up meanwhile)
-            log.info("operator leg %s answered for a call that is over: hanging up", key)
+        if kind in ("agent", "monitor", "snoop"):
+            # an operator or a supervisor answered (or a snoop started) after their call ended
+            log.info("%s leg %s started for a call that is over: hanging up", kind, key)
             self._spawn_hangup(key)
             return None
         if kind == "operator":

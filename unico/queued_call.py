@@ -2,7 +2,7 @@
 
 A ``QueuedCall`` lives inside the caller's actor (``unico.controller.CallActor``), so the caller's
 events, the operator leg's events (linked to the same actor), its own timers and the ACD's messages
-(``Offer``, ``AgentInterrupt``, ``TransferRequest``) all arrive one at a time, in order.
+(``Offer``, ``AgentInterrupt``, ``TransferRequest``, ``MonitorRequest``) all arrive one at a time, in order.
 
 States::
 
@@ -21,7 +21,9 @@ Rules carried out here (issue 3, "call treatment via ARI"):
   ready again and routed at once;
 * answer: both in a mixing bridge; after the hang-up the operator is in wrap-up for the queue's time;
 * escalation steps fire at their times (new minimum levels, overflow routes) and route again;
-* a transfer by the operator re-queues the caller with their priority and original arrival time.
+* a transfer by the operator re-queues the caller with their priority and original arrival time;
+* supervisors listen, whisper or barge while TALKING (``unico.supervision.Monitors``); they leave
+  when the conversation ends or the caller is transferred.
 """
 
 from __future__ import annotations
@@ -49,8 +51,17 @@ from acd.agents import (
 from acd.queues import QueueSpec, next_change
 from acd.routing import WaitingCall
 from ivr import engine
-from unico.acd_service import DEFAULT_HANDLE_TIME, AcdService, AgentInterrupt, CallMessage, Offer, TransferRequest
+from unico.acd_service import (
+    DEFAULT_HANDLE_TIME,
+    AcdService,
+    AgentInterrupt,
+    CallMessage,
+    MonitorRequest,
+    Offer,
+    TransferRequest,
+)
 from unico.ari import AriError, AriRest, gone_ok
+from unico.supervision import Monitors
 
 if TYPE_CHECKING:
     from unico.calls import IvrCall
@@ -112,6 +123,13 @@ class QueuedCall:
         self._timer_seq = 0
         self._in_hold = False
         self._moh = False
+        self.monitors = Monitors(
+            self,
+            app=call.deps.app,
+            link=call.deps.link,
+            note=self._note,
+            supervisors=lambda: acd.config.supervisors,
+        )
 
     @property
     def spec(self) -> QueueSpec:
@@ -332,6 +350,8 @@ class QueuedCall:
             await self._on_interrupt(message)
         elif isinstance(message, TransferRequest):
             await self.transfer(message)
+        elif isinstance(message, MonitorRequest):
+            await self.monitors.request(message, talking=self.state is QState.TALKING)
 
     async def _on_offer(self, offer: Offer) -> None:
         if self.state is not QState.WAITING:
@@ -408,6 +428,9 @@ class QueuedCall:
     # --- the operator's leg ---------------------------------------------------------------------
 
     async def agent_answered(self, channel_id: str) -> None:
+        if self.monitors.owns(channel_id):  # a supervisor's leg or a snoop, not the operator's
+            await self.monitors.channel_up(channel_id)
+            return
         if self.state is QState.TALKING and channel_id == self.agent_channel:
             return  # the same StasisStart again (the endpoint subscription repeats leg events)
         if self.state is not QState.RINGING or channel_id != self.agent_channel:
@@ -445,6 +468,9 @@ class QueuedCall:
 
     async def agent_leg_gone(self, channel_id: str, cause: int | None) -> None:
         """The operator's leg hung up or was destroyed (before or after answering)."""
+        if self.monitors.owns(channel_id):
+            await self.monitors.channel_gone(channel_id, cause)
+            return
         if channel_id != self.agent_channel:
             return
         if self.state is QState.RINGING:
@@ -460,6 +486,7 @@ class QueuedCall:
     async def _end_conversation(self) -> None:
         agent_id, leg = self.agent_id, self.agent_channel
         self.state = QState.DONE
+        await self.monitors.end_all("conversation over")
         await self.call.deps.store.record_talk_end(self.call.contact_id, self._now())
         self.agent_id = self.agent_channel = None
         if leg is not None:
@@ -543,7 +570,8 @@ class QueuedCall:
         what = f"operator {request.operator}" if request.operator else f"queue {target_queue}"
         self._note("transfer", f"{old_agent} -> {what}")
         log.info("call %s: %s transfers to %s", self.call_id, old_agent, what)
-        # the operator who transferred leaves (wrap-up); the caller goes back on hold
+        # the operator who transferred leaves (wrap-up), so do supervisors; the caller goes back on hold
+        await self.monitors.end_all(f"transferred to {what}")
         leg = self.agent_channel
         self.agent_id = self.agent_channel = None
         with contextlib.suppress(AriError):

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from acd.live import LiveState
 from contacts import ContactStore
 from ivr.config import load_config
-from tests.e2e.rig import ARTIFACTS, Controller, Operators, Records, copy_config, rig_settings, wait_for
+from tests.e2e.rig import ARTIFACTS, SLOT, Controller, Operators, Records, copy_config, rig_settings, wait_for
 from unico import pbx
 from unico.pbx.config import write_generated
 from unico.pbx.operators import write_operators
@@ -77,7 +77,7 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def controller(asterisk: Settings, config_dir: Path) -> Iterator[Controller]:
     """One controller process for the session; tests that stop or kill it start it again."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / "controller.log"
+    log = ARTIFACTS / ("controller.log" if SLOT == 0 else f"controller-slot{SLOT}.log")
     log.unlink(missing_ok=True)
     process = Controller(asterisk, config_dir, log)
     process.start()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from ivr.config import load_config
+from ivr.source import ConfigErrors, Location
 from tests.unit.config_copy import copy_shipped_config, errors_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,3 +155,17 @@ def test_given_non_utf8_file_when_loaded_then_reported(dialplan: Path) -> None:
     bad.write_bytes(b"nodes:\n  x: \xff\xfe\n")
     (error,) = errors_of(dialplan)
     assert error.startswith(f"{bad}:1:") and "cannot read file" in error
+
+
+def test_given_a_control_character_in_a_menu_file_when_loading_then_error_names_file_and_line(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "dialplan", tmp_path / "dialplan")
+    main = tmp_path / "dialplan" / "main.yaml"
+    main.write_text(main.read_text() + "\n# pasted from a mail:\x1f\n")
+    lines = main.read_text().count("\n")
+
+    with pytest.raises(ConfigErrors) as caught:
+        load_config(tmp_path / "dialplan")
+
+    (error,) = caught.value.errors
+    assert error.location == Location(main, lines)
+    assert "special characters are not allowed" in error.message

@@ -529,6 +529,24 @@ class AriRest:
         segs = ("channels", _segment(channel_id, "channel_id"), "record")
         return await self._obj(LiveRecording.from_json, "POST", segs, params)
 
+    async def record_bridge(
+        self,
+        bridge_id: str,
+        name: str,
+        *,
+        format: str = "wav",
+        max_duration: int | None = None,
+        if_exists: str = "fail",
+    ) -> LiveRecording:
+        """Record the bridge's mix (Asterisk adds a ``Recorder`` channel to it until the end)."""
+        if not name:
+            raise AriBadArgument("recording name must not be empty")
+        params = _params(
+            [("name", name), ("format", format), ("maxDurationSeconds", max_duration), ("ifExists", if_exists)]
+        )
+        segs = ("bridges", _segment(bridge_id, "bridge_id"), "record")
+        return await self._obj(LiveRecording.from_json, "POST", segs, params)
+
     async def stop_recording(self, name: str) -> None:
         """Stop and store the recording (RecordingFinished follows)."""
         segs = ("recordings", "live", _segment(name, "name"), "stop")

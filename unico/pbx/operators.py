@@ -7,6 +7,10 @@ and kept in ``<state_dir>/operators.env`` (mode 0600, git-ignored with the rest 
 an existing password is never changed, so a softphone keeps working across restarts and roster
 edits. Passwords travel as ``SecretStr`` and never appear in logs or exception messages.
 
+Supervisors (``supervisors:`` in the same folder) get the same three sections from the same
+templates, and their passwords live in the same file: to Asterisk a supervisor's softphone is just
+another SIP user. Only the controller knows they are never routed calls.
+
 Example::
 
     config = load_config(settings.dialplan_dir, settings.skills_dir)
@@ -77,24 +81,43 @@ def operator_pjsip(config: IvrConfig, passwords: Mapping[str, SecretStr]) -> str
         password = passwords.get(op_id)
         if password is None:
             raise PbxError(f"no password for operator {op_id!r}")
-        parts.append(
-            f"\n[{op_id}](operator-endpoint)\n"
-            f"auth = {op_id}\n"
-            f"aors = {op_id}\n"
-            f'callerid = "{operator.name}" <{op_id}>\n'
-            f"\n[{op_id}](operator-auth)\n"
-            f"username = {op_id}\n"
-            f"password = {password.get_secret_value()}\n"
-            f"\n[{op_id}](operator-aor)\n"
-            f"max_contacts = {operator.max_contacts}\n"
-        )
+        parts.append(_sections(op_id, operator.name, password, max_contacts=operator.max_contacts))
     return "".join(parts)
 
 
+def supervisor_pjsip(config: IvrConfig, passwords: Mapping[str, SecretStr]) -> str:
+    """Endpoint, auth and AOR sections per supervisor, exactly like an operator's (one contact)."""
+    parts = ["\n; supervisors (listen, whisper, barge): never routed calls\n"] if config.supervisors else []
+    for sup_id, supervisor in sorted(config.supervisors.items()):
+        if supervisor.dial_string(sup_id) != f"PJSIP/{sup_id}":
+            continue
+        password = passwords.get(sup_id)
+        if password is None:
+            raise PbxError(f"no password for supervisor {sup_id!r}")
+        parts.append(_sections(sup_id, supervisor.name, password, max_contacts=1))
+    return "".join(parts)
+
+
+def _sections(user: str, name: str, password: SecretStr, *, max_contacts: int) -> str:
+    return (
+        f"\n[{user}](operator-endpoint)\n"
+        f"auth = {user}\n"
+        f"aors = {user}\n"
+        f'callerid = "{name}" <{user}>\n'
+        f"\n[{user}](operator-auth)\n"
+        f"username = {user}\n"
+        f"password = {password.get_secret_value()}\n"
+        f"\n[{user}](operator-aor)\n"
+        f"max_contacts = {max_contacts}\n"
+    )
+
+
 def write_operators(settings: Settings, config: IvrConfig) -> Path:
-    """Render the roster into the instance's ``etc/generated/pjsip_operators.conf``; return its path."""
-    passwords = ensure_operator_passwords(settings.state_dir, config.operators)
-    return write_generated(settings, OPERATORS_CONF, operator_pjsip(config, passwords))
+    """Render the roster (operators, then supervisors) into the instance's
+    ``etc/generated/pjsip_operators.conf``; return its path."""
+    passwords = ensure_operator_passwords(settings.state_dir, [*config.operators, *config.supervisors])
+    text = operator_pjsip(config, passwords) + supervisor_pjsip(config, passwords)
+    return write_generated(settings, OPERATORS_CONF, text)
 
 
 def _read(path: Path) -> dict[str, str]:
@@ -120,4 +143,11 @@ def _write(path: Path, values: Mapping[str, str]) -> None:
     tmp.replace(path)
 
 
-__all__ = ["OPERATORS_CONF", "PASSWORDS_FILE", "ensure_operator_passwords", "operator_pjsip", "write_operators"]
+__all__ = [
+    "OPERATORS_CONF",
+    "PASSWORDS_FILE",
+    "ensure_operator_passwords",
+    "operator_pjsip",
+    "supervisor_pjsip",
+    "write_operators",
+]
