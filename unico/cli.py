@@ -12,6 +12,8 @@ unico plan [--history CSV | --forecast CSV | --contacts]   workforce plan (docs/
 unico customers import FILE.csv [--skip-invalid]          customers, all or nothing (docs/complaints.md)
 unico customer export|erase PHONE_OR_ID                   GDPR access (JSON) and erasure
 unico purge                       delete or anonymise what outlived its retention
+unico users add|list|disable|rotate [NAME]                 API and console users (docs/api.md)
+unico report --from DATE --to DATE [--interval 60m] [--by queue] [--csv F] [--png F] [--json]   KPIs (docs/reports.md)
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args.path)
     if args.command == "plan":
         return _plan(args)
+    if args.command == "report":
+        from reports.cli import run_report
+
+        return run_report(args)
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -75,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         return _render(settings)
     if args.command == "reload":
         return _reload(settings)
+    if args.command == "users":
+        from unico.api.users_cli import run_users
+
+        return asyncio.run(run_users(settings.db_url, args))
     if args.command in ("customer", "customers", "purge"):
         return asyncio.run(_privacy(settings, args))
     parser.error(f"unknown command {args.command}")
@@ -105,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("reload", help="reload the running controller's configuration")
     _add_plan(sub)
     _add_privacy(sub)
+    from unico.api.users_cli import add_users_parser
+
+    add_users_parser(sub)
+    from reports.cli import add_report_parser
+
+    add_report_parser(sub)
     return parser
 
 

@@ -1,7 +1,8 @@
 """The complaints REST API through aiohttp's test server, on SQLite and PostgreSQL (``store``).
 
 The controller is a stand-in with the two things the API uses: ``store`` (a real ContactStore on
-the test database) and ``settings`` (the admin token and the deadlines).
+the test database) and ``settings`` (the admin token and the deadlines). Users: the settings'
+admin token (which may name the author in ``by``), a supervisor and an operator user.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from contacts import ComplaintStore, ContactStore, CustomerIn, CustomerStore
-from unico.api_complaints import add_routes
+from contacts.models import AuditEntry
+from contacts.users import Role, UserStore
 from unico.controller import Controller
-from unico.web import CONTROLLER, make_app
+from unico.web import make_app
 
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -31,9 +34,7 @@ def _controller(store: ContactStore, deadlines: dict[str, str] | None = None) ->
 
 
 async def _client(controller: Controller) -> TestClient[web.Request, web.Application]:
-    app = web.Application()
-    app[CONTROLLER] = controller
-    add_routes(app)
+    app = make_app(controller, console=False)
     client = TestClient(TestServer(app))
     await client.start_server()
     return client
@@ -88,6 +89,52 @@ async def test_given_no_or_bad_token_when_any_route_called_then_401_and_nothing_
     response = await client.post("/api/complaints/123456789/move", json=move, headers=headers)
     assert "unauthorized" in await _error(response, 401)
     assert await ComplaintStore(store.sessions).search() == []
+
+
+# -- roles --------------------------------------------------------------------------------------
+
+
+async def _user(store: ContactStore, name: str, role: Role, operator: str | None = None) -> dict[str, str]:
+    _, token = await UserStore(store.sessions).create(name, role, operator=operator, by="test")
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_given_operator_user_when_opening_and_commenting_then_they_are_the_author_and_audited(
+    client: TestClient[web.Request, web.Application], store: ContactStore
+) -> None:
+    operator = await _user(store, "anna", Role.OPERATOR, "op1001")
+    payload = {"category": "parcels", "by": "someone-else", "description": "late"}
+
+    opened = await client.post("/api/complaints", json=payload, headers=operator)
+    assert opened.status == 201
+    number = (await opened.json())["number"]
+    commented = await client.post(f"/api/complaints/{number}/comment", json={"text": "called back"}, headers=operator)
+    assert commented.status == 200
+
+    detail = await (await client.get(f"/api/complaints/{number}", headers=operator)).json()
+    assert [(h["action"], h["by"]) for h in detail["history"]] == [("opened", "anna"), ("comment", "anna")]
+    async with store.sessions() as session:
+        audit = (await session.execute(select(AuditEntry.actor, AuditEntry.action, AuditEntry.subject))).all()
+    assert [tuple(row) for row in audit if row[0] == "anna"] == [
+        ("anna", "complaint.open", number),
+        ("anna", "complaint.comment", number),
+    ]
+
+
+async def test_given_operator_user_when_assigning_or_moving_then_403_and_supervisor_may(
+    client: TestClient[web.Request, web.Application], store: ContactStore
+) -> None:
+    operator = await _user(store, "anna", Role.OPERATOR, "op1001")
+    supervisor = await _user(store, "sara", Role.SUPERVISOR)
+    number = (await _open(client))["number"]
+
+    for action, body in [("assign", {"owner": "anna"}), ("move", {"to": "closed"})]:
+        refused = await client.post(f"/api/complaints/{number}/{action}", json=body, headers=operator)
+        assert "needs the role admin or supervisor" in await _error(refused, 403)
+    assigned = await client.post(f"/api/complaints/{number}/assign", json={"owner": "anna"}, headers=supervisor)
+    assert assigned.status == 200
+    detail = await (await client.get(f"/api/complaints/{number}", headers=operator)).json()
+    assert (detail["status"], detail["owner"], detail["history"][-1]["by"]) == ("assigned", "anna", "sara")
 
 
 # -- open and read ------------------------------------------------------------------------------
@@ -186,7 +233,7 @@ async def test_given_complaints_when_listed_with_filters_then_only_matching_ones
     [
         ("not json", "body is not JSON"),
         ("[1, 2]", "body must be a JSON object"),
-        ("{}", "category: Field required; by: Field required"),
+        ("{}", "category: Field required"),
         ('{"category": "parcels", "by": "op1", "caller": "anonymous"}', "caller: not a telephone number"),
         (
             '{"category": "weather", "by": "op1"}',
@@ -229,6 +276,7 @@ async def test_given_invalid_change_body_when_posted_then_400(client: TestClient
 
     for action, body, message in [
         ("assign", {"by": "sup"}, "owner: Field required"),
+        ("assign", {"owner": "op1", "by": "  "}, "by: String should have at least 1 character"),
         ("comment", {"text": "", "by": "op1"}, "text: String should have at least 1 character"),
         ("move", {"to": "done", "by": "op1"}, "to: Input should be"),
     ]:
@@ -291,5 +339,7 @@ def test_given_controller_app_when_made_then_complaint_routes_are_wired() -> Non
         ("GET", "/api/complaints"),
         ("GET", "/api/complaints/{number}"),
         ("POST", "/api/complaints"),
-        ("POST", "/api/complaints/{number}/{action}"),
+        ("POST", "/api/complaints/{number}/assign"),
+        ("POST", "/api/complaints/{number}/comment"),
+        ("POST", "/api/complaints/{number}/move"),
     } <= routes
