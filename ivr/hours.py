@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,13 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 Clock = Callable[[], datetime]
+
+
+@functools.lru_cache(maxsize=32)
+def _holidays(country: str, year: int) -> holidays.HolidayBase:
+    """One country's public holidays for one year, built once: building the table computes every
+    rule (about a millisecond), and an hours node asks on every call that reaches it."""
+    return holidays.country_holidays(country, years=year)
 
 
 def _parse_days(spec: str) -> list[int]:
@@ -150,8 +158,7 @@ class Calendar:
     def holiday_name(self, day: date) -> str | None:
         if self.country is None:
             return None
-        table = holidays.country_holidays(self.country, years=day.year)
-        name = table.get(day)
+        name = _holidays(self.country, day.year).get(day)
         return str(name) if name else None
 
     def closure_at(self, now: datetime) -> Closure | None:

@@ -12,6 +12,8 @@ command -v sox >/dev/null || need+=(sox)
 command -v ss >/dev/null || need+=(iproute2)
 command -v redis-server >/dev/null || command -v redis-cli >/dev/null || need+=(redis-server)
 command -v psql >/dev/null || need+=(postgresql)
+# the console's browser tests drive Debian's Chromium through playwright (never `playwright install`)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     echo "bootstrap: installing ${need[*]}"
