@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BIN := .venv/bin
 export UNICO_HOME := $(CURDIR)
 
-.PHONY: run test lint unit e2e deps asterisk check clean bench bench-routing
+.PHONY: run test lint unit e2e deps asterisk check clean bench bench-routing bench-events
 
 deps:
 	@scripts/bootstrap.sh
@@ -36,7 +36,8 @@ e2e: deps
 check: deps
 	$(BIN)/unico check .
 
-## Assignment latency, Unico's ACD vs Asterisk's app_queue on the same Asterisk (own `bench` instance).
+## Assignment latency, Unico's ACD vs Asterisk's app_queue on the same Asterisk (own `bench` instance):
+## operator made ready while a caller waits, and caller arriving while the operator is idle.
 ## Prints p50/p95/p99 and ratios; writes bench/results/. BENCH_ARGS="--iterations 3" for a quick run.
 bench: deps
 	$(BIN)/python -m bench.assignment_latency $(BENCH_ARGS)
@@ -45,6 +46,11 @@ bench: deps
 ## Prints decision p50/p95/p99, Redis round trips and double assignments; BENCH_ARGS="--quick" for seconds.
 bench-routing: deps
 	$(BIN)/python -m bench.routing_scale $(BENCH_ARGS)
+
+## ARI event handling, no Asterisk: a recorded stream of 2,000 IVR calls replayed through the controller
+## at 10x its nominal rate and flat out. Prints events/s per core, latency and event-loop stalls.
+bench-events: deps
+	$(BIN)/python -m bench.event_replay $(BENCH_ARGS)
 
 clean:
 	@$(BIN)/unico asterisk stop 2>/dev/null || true

@@ -25,6 +25,10 @@ call two agents: Redis runs a script to completion before any other command. ``s
 compare-and-set on the agent's state for the same reason: a pause arriving from the REST API must not
 overwrite a claim made a microsecond earlier by another controller.
 
+A routing decision is two round trips: one script reads what the decision needs
+(``read_call_and_agents``, ``read_agent_and_waiting``), ``acd.routing`` chooses in Python, one
+script claims the pair (and may carry the offer to the call's owner: ``claim(notify=...)``).
+
 The optional fencing token is stored with the claim and must be presented again to release it, so a
 restarted controller reusing its id cannot release a claim its previous incarnation made.
 
@@ -40,9 +44,10 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import redis.asyncio as aioredis
@@ -52,7 +57,8 @@ from acd.routing import Route, WaitingCall
 
 _CLAIM: Final = """
 -- KEYS: agent hash, call hash, queue zset
--- ARGV: agent id, call id, controller id, fencing token, now, queue name, events channel
+-- ARGV: agent id, call id, controller id, fencing token, now, queue name, events channel,
+--       then optionally a channel and a message published when the claim wins (the offer to the call's owner)
 local agent = redis.call('HMGET', KEYS[1], 'state', 'registered', 'call_id')
 if agent[1] ~= 'ready' or agent[2] ~= '1' or (agent[3] and agent[3] ~= '') then return 0 end
 local call = redis.call('HMGET', KEYS[2], 'status', 'queue')
@@ -64,6 +70,7 @@ redis.call('HSET', KEYS[2], 'status', 'claimed', 'agent', ARGV[1], 'controller',
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('PUBLISH', ARGV[7], 'agent:' .. ARGV[1])
 redis.call('PUBLISH', ARGV[7], 'queue:' .. ARGV[6])
+if ARGV[8] then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
 return 1
 """
 
@@ -88,21 +95,26 @@ redis.call('PUBLISH', ARGV[10], 'queue:' .. ARGV[6])
 return 1
 """
 
-_SNAPSHOT_WAITING: Final = """
--- KEYS: queue zsets; ARGV: call key prefix
--- returns JSON [[id, [field, value, ...]], ...]: every waiting call, queue by queue, in line order
--- (one string: a reply of nested arrays costs the client far more to parse than JSON)
-local out = {}
-for _, queue in ipairs(KEYS) do
-  for _, id in ipairs(redis.call('ZRANGE', queue, 0, -1)) do
-    local fields = redis.call('HGETALL', ARGV[1] .. id)
+_READ: Final = """
+-- KEYS: hashes read whole (an agent, a call, the agents who could serve it), then queue zsets
+-- ARGV: how many of KEYS are hashes, call key prefix
+-- returns JSON [[[field, value, ...] per hash, in KEYS order], [[id, [field, value, ...]], ...]]: the
+-- second list holds every waiting call, queue by queue, in line order. One string: a reply of nested
+-- arrays costs the client far more to parse than JSON. cjson writes an empty table as {}.
+local hashes, calls = {}, {}
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  hashes[i] = redis.call('HGETALL', KEYS[i])
+end
+for i = n + 1, #KEYS do
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do
+    local fields = redis.call('HGETALL', ARGV[2] .. id)
     if #fields > 0 then
-      out[#out + 1] = {id, fields}
+      calls[#calls + 1] = {id, fields}
     end
   end
 end
-if #out == 0 then return '[]' end
-return cjson.encode(out)
+return cjson.encode({hashes, calls})
 """
 
 _SET_AGENT: Final = """
@@ -142,6 +154,17 @@ def _optional_float(value: str) -> float | None:
     return float(value) if value else None
 
 
+def _fields(flat: Any) -> dict[str, str]:
+    """``[field, value, ...]`` from the read script as a dict (``{}`` is cjson's empty table)."""
+    if not isinstance(flat, list):
+        return {}
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _rows(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _routes_json(routes: Iterable[Route]) -> str:
     return json.dumps([[route.tier, dict(route.requirements)] for route in routes], sort_keys=True)
 
@@ -159,10 +182,20 @@ def _agent(agent_id: str, raw: Mapping[Any, Any]) -> Agent:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _decoded(text: str) -> Any:
+    """JSON of a call's levels or overflow routes: the calls of a queue share a handful of values,
+    and a snapshot of a thousand calls decoded them a thousand times. Callers copy what they keep."""
+    return json.loads(text)
+
+
 def _waiting_call(call_id: str, raw: Mapping[Any, Any]) -> WaitingCall:
-    data = {_text(k): _text(v) for k, v in raw.items()}
-    requirements: Mapping[str, int] = json.loads(data["requirements"])
-    also = tuple(Route(tier, levels) for tier, levels in json.loads(data.get("also") or "[]"))
+    return _call_from(call_id, {_text(k): _text(v) for k, v in raw.items()})
+
+
+def _call_from(call_id: str, data: Mapping[str, str]) -> WaitingCall:
+    requirements: dict[str, int] = dict(_decoded(data["requirements"]))
+    also = tuple(Route(tier, dict(levels)) for tier, levels in _decoded(data.get("also") or "[]"))
     return WaitingCall(
         call_id=call_id,
         queue=data["queue"],
@@ -192,7 +225,10 @@ class LiveState:
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
         self._set_agent = redis.register_script(_SET_AGENT)
-        self._snapshot_waiting = redis.register_script(_SNAPSHOT_WAITING)
+        self._read = redis.register_script(_READ)
+        #: the calls this process wrote (``add_call``, ``update_call``): which agents to read with the
+        #: call when routing it, in the same round trip (a hint only: the decision uses what Redis holds)
+        self._written: dict[str, WaitingCall] = {}
 
     # --- keys --------------------------------------------------------------------------------
 
@@ -294,6 +330,11 @@ class LiveState:
                 pipe.hset(self.owners_key, call.call_id, call.owner)
             pipe.publish(self.events_channel, f"queue:{call.queue}")
             await pipe.execute()
+        self._written[call.call_id] = call
+
+    def written_call(self, call_id: str) -> WaitingCall | None:
+        """The call as this process last wrote it (``add_call``, ``update_call``), or None."""
+        return self._written.get(call_id)
 
     async def update_call(
         self, call_id: str, *, requirements: Mapping[str, int], also: tuple[Route, ...], priority: int
@@ -313,6 +354,9 @@ class LiveState:
             )
             pipe.publish(self.events_channel, f"call:{call_id}")
             await pipe.execute()
+        written = self._written.get(call_id)
+        if written is not None:
+            self._written[call_id] = replace(written, requirements=dict(requirements), also=also, priority=priority)
         return True
 
     async def get_call(self, call_id: str) -> WaitingCall | None:
@@ -370,6 +414,7 @@ class LiveState:
 
     async def remove_call(self, call_id: str) -> bool:
         """Forget a call (the caller hung up while waiting, or the conversation began)."""
+        self._written.pop(call_id, None)
         queue = await self._call_queue(call_id)
         if queue is None:
             return False
@@ -409,10 +454,53 @@ class LiveState:
         names = sorted(set(queues))
         if not names:
             return []
-        rows = json.loads(
-            await self._snapshot_waiting(keys=[self.queue_key(name) for name in names], args=[self.call_key("")])
+        _, calls = await self._read_all([], names)
+        return calls
+
+    async def read_call_and_agents(
+        self, call_id: str, agent_ids: Iterable[str]
+    ) -> tuple[WaitingCall | None, dict[str, Agent]]:
+        """The call if it is still waiting, and every agent of ``agent_ids`` Redis knows.
+
+        ``route_call``'s snapshot, in one round trip: one script reads the call and the agents (pass
+        those whose tiers and skills fit the call), so no claim lands between the two reads.
+
+        Example::
+
+            call, agents = await live.read_call_and_agents("c1", ["op1001", "op1002"])
+        """
+        ids = list(agent_ids)
+        hashes, _ = await self._read_all([self.call_key(call_id), *map(self.agent_key, ids)], [])
+        data = hashes[0]
+        if not data:
+            self._written.pop(call_id, None)  # gone: nothing left to route
+        call = _call_from(call_id, data) if data.get("status") == "waiting" else None
+        return call, {agent_id: _agent(agent_id, row) for agent_id, row in zip(ids, hashes[1:], strict=True) if row}
+
+    async def read_agent_and_waiting(
+        self, agent_id: str, queues: Iterable[str]
+    ) -> tuple[Agent | None, list[WaitingCall]]:
+        """The agent (None if unknown) and what ``snapshot_waiting(queues)`` returns, in one round trip.
+
+        ``route_agent``'s snapshot. Example::
+
+            agent, waiting = await live.read_agent_and_waiting("op1001", config.queues)
+        """
+        hashes, calls = await self._read_all([self.agent_key(agent_id)], sorted(set(queues)))
+        return (_agent(agent_id, hashes[0]) if hashes[0] else None), calls
+
+    async def _read_all(
+        self, hash_keys: list[str], queues: list[str]
+    ) -> tuple[list[dict[str, str]], list[WaitingCall]]:
+        """Whole hashes, then every waiting call of ``queues`` (names, in this order): one script."""
+        raw = await self._read(
+            keys=[*hash_keys, *(self.queue_key(name) for name in queues)], args=[len(hash_keys), self.call_key("")]
         )
-        return [_waiting_call(call_id, dict(zip(flat[::2], flat[1::2], strict=True))) for call_id, flat in rows]
+        hashes, calls = json.loads(raw)
+        return (
+            [_fields(flat) for flat in _rows(hashes)],
+            [_call_from(call_id, _fields(flat)) for call_id, flat in _rows(calls)],
+        )
 
     async def _call_queue(self, call_id: str) -> str | None:
         queue = _text(await self._redis.hget(self.call_key(call_id), "queue"))
@@ -433,6 +521,7 @@ class LiveState:
         *,
         now: float,
         queue: str | None = None,
+        notify: tuple[str, str] | None = None,
     ) -> bool:
         """Atomically give ``call_id`` to ``agent_id``; ``False`` if either is no longer free.
 
@@ -442,13 +531,24 @@ class LiveState:
 
         ``queue`` is the call's queue as the caller's snapshot saw it: it saves the round trip
         that looks it up, and the claim fails if the call has moved to another queue since.
+        ``notify`` is a ``(channel, message)`` the same script publishes if the claim wins: an offer
+        reaches the controller that owns the call within the claim's round trip.
         """
         queue = queue or await self._call_queue(call_id)
         if queue is None:
             return False
         result = await self._claim(
             keys=[self.agent_key(agent_id), self.call_key(call_id), self.queue_key(queue)],
-            args=[agent_id, call_id, controller_id, fencing_token or "", repr(now), queue, self.events_channel],
+            args=[
+                agent_id,
+                call_id,
+                controller_id,
+                fencing_token or "",
+                repr(now),
+                queue,
+                self.events_channel,
+                *(notify or ()),
+            ],
         )
         if result:
             self._changed(AgentChange(agent_id, AgentState.RINGING, None, call_id, now))
@@ -492,6 +592,8 @@ class LiveState:
         )
         if result:
             self._changed(AgentChange(agent_id, agent_state, reason, None, now))
+            if not requeue:
+                self._written.pop(call_id, None)
         return bool(result)
 
     # --- rebuild -----------------------------------------------------------------------------
@@ -502,6 +604,7 @@ class LiveState:
 
     async def wipe(self) -> int:
         """Delete every key under this prefix; a rebuild after a Redis restart starts here."""
+        self._written.clear()
         keys = await self.keys()
         if keys:
             await self._redis.delete(*keys)

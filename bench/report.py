@@ -21,11 +21,12 @@ PERCENTILES = (50, 95, 99)
 
 @dataclass(frozen=True, kw_only=True)
 class Sample:
-    """One measured assignment: ``t0`` when the operator was made ready, ``t1`` the INVITE's arrival."""
+    """One measured assignment: ``t0`` when the operator was made ready (or, operator idle, when the
+    caller sent its INVITE), ``t1`` the INVITE's arrival at the operator's softphone."""
 
     system: str
     iteration: int
-    waited_s: float  # how long the caller had been waiting in the queue at t0
+    waited_s: float  # how long the caller had been waiting in the queue (operator idle: the operator) at t0
     t0: float
     t1: float
 
@@ -123,7 +124,14 @@ def write_results(
     return [json_path, csv_path]
 
 
-def write_chart(path: Path, samples: Sequence[Sample], systems: Sequence[str], title: str) -> Path | None:
+def write_chart(
+    path: Path,
+    samples: Sequence[Sample],
+    systems: Sequence[str],
+    title: str,
+    *,
+    xlabel: str = "ready -> INVITE at the softphone (ms, log scale)",
+) -> Path | None:
     """Empirical CDFs of the latencies (log scale) and the samples per system; None without matplotlib."""
     try:
         import matplotlib
@@ -142,7 +150,7 @@ def write_chart(path: Path, samples: Sequence[Sample], systems: Sequence[str], t
         offsets = [index + 0.25 * math.sin(i * 2.399) for i in range(len(values))]  # deterministic jitter
         strip.scatter(offsets, values, s=12, alpha=0.7)
     cdf.set_xscale("log")
-    cdf.set_xlabel("ready -> INVITE at the softphone (ms, log scale)")
+    cdf.set_xlabel(xlabel)
     cdf.set_ylabel("fraction of assignments")
     cdf.grid(True, which="both", alpha=0.3)
     cdf.legend(loc="center")

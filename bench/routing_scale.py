@@ -7,14 +7,28 @@ written under a unique Redis key prefix (wiped at the end):
 - **operator ready -> best call**: ``AcdService.route_agent`` for a random ready operator while
   ``--waiting`` calls wait across every queue.
 
-Both go through ``AcdService`` itself (the controller's code path, snapshot + ``acd.routing`` +
-the claim), given a duck-typed config object with the two fields routing reads (``operators``,
-``queues``); nothing is rung (offers are delivered to a sink). Each won claim is undone outside the
-timed region so the scene stays the same. Round trips are counted by wrapping the client's
-``execute_command`` and every pipeline's ``execute``: a pipeline or an EVALSHA counts as one.
+Both go through ``AcdService`` itself (the controller's code path: one read script, ``acd.routing``,
+one claim script), given a duck-typed config object with the two fields routing reads
+(``operators``, ``queues``); nothing is rung (offers are delivered to a sink). The calls are written
+through the service's own ``LiveState``, as the controller that owns them does. Each won claim is
+undone outside the timed region so the scene stays the same. Round trips are counted at the socket:
+every write of a command or of a whole pipeline to Redis is one (so an EVALSHA is one, and a
+NOSCRIPT reload or a pipeline's hidden ``SCRIPT EXISTS`` would show).
 
 The **baseline** is the same decision computed purely in Python (``best_operator`` /
-``best_call``) on an in-memory snapshot: the ratio shows what Redis and the snapshot cost.
+``best_call``) on an in-memory snapshot of every operator: the ratio shows what Redis and the
+snapshot cost. ``AcdService`` keeps, per set of routes (queue and escalation step), which roster
+operators fit; the warm-up fills it for every queue, as a running controller's first calls do, and
+that first look is reported apart (``first_look``).
+
+Why two round trips and not one: the keys a decision reads depend on data in Redis (the call's
+current levels and overflow routes decide which operators to read; every waiting call's routes
+decide which the freed operator can take). One round trip needs the choice made inside Redis, that
+is the rules of ``acd.routing`` (eligibility, proficiency, longest idle, preferred operator,
+priority, overflow) written a second time in Lua, or a client-side cache of agent and call state
+kept fresh by invalidations. Both were judged worse than one more loopback round trip (~0.1 ms):
+the read script and the claim script are each one EVALSHA, and the claim also carries the offer to
+another controller's call.
 
 **Claims at volume**: ``--workers`` processes, each with its own Redis client, race the claim and
 release Lua scripts of ``acd.live`` on shared agents and calls until ``--claims`` claims were won.
@@ -43,7 +57,7 @@ import random
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -129,30 +143,24 @@ def scene_call(call_id: str, queue: str, spec: QueueView, enqueued_at: float, pr
 
 
 class RoundTrips:
-    """Counts the client's round trips: each command, each pipeline ``execute`` (EVALSHA is one)."""
+    """Counts round trips at the socket: each write to Redis (a command, or a whole pipeline).
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    Pass ``connection_class`` to the client. A new connection's handshake counts too (HELLO, CLIENT
+    SETINFO): the warm-up opens the connection before anything is timed.
+    """
+
+    def __init__(self) -> None:
         self.count = 0
-        command: Callable[..., Awaitable[Any]] = client.execute_command
-        make_pipeline: Callable[..., Any] = client.pipeline
+        counter = self
 
-        async def execute_command(*args: Any, **options: Any) -> Any:
-            self.count += 1
-            return await command(*args, **options)
+        class Counted(aioredis.Connection):
+            async def send_packed_command(
+                self, command: bytes | str | Iterable[bytes], check_health: bool = True
+            ) -> None:
+                counter.count += 1
+                await super().send_packed_command(command, check_health)
 
-        def pipeline(*args: Any, **kwargs: Any) -> Any:
-            pipe = make_pipeline(*args, **kwargs)
-            execute = pipe.execute
-
-            async def counted(*a: Any, **k: Any) -> Any:
-                self.count += 1
-                return await execute(*a, **k)
-
-            setattr(pipe, "execute", counted)  # noqa: B010 - patch one instance, not the class
-            return pipe
-
-        setattr(client, "execute_command", execute_command)  # noqa: B010
-        setattr(client, "pipeline", pipeline)  # noqa: B010
+        self.connection_class = Counted
 
 
 # --- decisions --------------------------------------------------------------------------------
@@ -160,7 +168,7 @@ class RoundTrips:
 
 @dataclass(frozen=True, slots=True)
 class Measure:
-    kind: str  # route_call | route_agent
+    kind: str  # route_call | route_agent | first_look (a queue's operators read once, cold filter)
     system: str  # redis (AcdService) | pure (acd.routing on a snapshot)
     iteration: int
     latency_ms: float
@@ -186,8 +194,8 @@ def views_of(scene: Scene, agents: dict[str, Agent]) -> list[OperatorView]:
 
 async def measure_decisions(args: argparse.Namespace, scene: Scene, rng: random.Random) -> list[Measure]:
     prefix = f"bench:routing:{uuid.uuid4().hex}:"
-    client = aioredis.Redis.from_url(args.redis, decode_responses=True)
-    counter = RoundTrips(client)
+    counter = RoundTrips()
+    client = aioredis.Redis.from_url(args.redis, decode_responses=True, connection_class=counter.connection_class)
     clock = [NOW]
     acd = AcdService(
         redis=client,
@@ -225,9 +233,16 @@ async def measure_decisions(args: argparse.Namespace, scene: Scene, rng: random.
             latency = (time.perf_counter() - t0) * 1000
             out.append(Measure(kind, "pure", iteration, latency, 0, decision is not None))
 
-        # warm-up: load the Lua scripts, open the connection
+        # warm-up: load the Lua scripts, open the connection; look once at the operators who fit
+        # each queue, which fills AcdService's per-route roster filter as a running controller's
+        # first call of each queue does (that first look scans the whole roster: timed apart)
         await acd.route_agent(ready_ids[0])
         await _undo(live, ready_ids[0], clock[0])
+        for index, (queue, spec) in enumerate(scene.queues.items()):
+            before, t0 = counter.count, time.perf_counter()
+            await acd.operator_views(serving=scene_call("warm-up", queue, spec, clock[0], 0))
+            latency = (time.perf_counter() - t0) * 1000
+            out.append(Measure("first_look", "redis", index, latency, counter.count - before, False))
 
         # call arrives -> best operator, in bursts of arrivals
         iteration = 0
@@ -293,6 +308,7 @@ def claim_worker(url: str, prefix: str, worker: int, quota: int, agents: int, ca
     rng = random.Random(worker)
     controller = f"w{worker}"
     seq_key = f"{prefix}seq"
+    events = f"{prefix}events"  # the live-change channel both scripts publish on
     held: list[tuple[str, str]] = []
     log: list[str] = []
     won = 0
@@ -303,7 +319,9 @@ def claim_worker(url: str, prefix: str, worker: int, quota: int, agents: int, ca
     def release(agent: str, call: str) -> None:
         pipe = client.pipeline(transaction=True)
         queue = f"q{int(call[1:]) % 4}"
-        pipe.evalsha(release_sha, 3, *keys(agent, call), agent, call, controller, "", "0", queue, "ready", "", "1")
+        pipe.evalsha(
+            release_sha, 3, *keys(agent, call), agent, call, controller, "", "0", queue, "ready", "", "1", events
+        )
         pipe.incr(seq_key)
         ok, seq = pipe.execute()
         if not ok:
@@ -313,7 +331,8 @@ def claim_worker(url: str, prefix: str, worker: int, quota: int, agents: int, ca
     while won < quota:
         agent, call = f"op{rng.randrange(agents)}", f"c{rng.randrange(calls)}"
         pipe = client.pipeline(transaction=True)
-        pipe.evalsha(claim_sha, 3, *keys(agent, call), agent, call, controller, "", "0", f"q{int(call[1:]) % 4}")
+        queue = f"q{int(call[1:]) % 4}"
+        pipe.evalsha(claim_sha, 3, *keys(agent, call), agent, call, controller, "", "0", queue, events)
         pipe.incr(seq_key)
         ok, seq = pipe.execute()
         if ok:
@@ -556,6 +575,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.waiting} waiting, {args.samples} per direction, bursts of {args.burst}):\n"
     )
     print(decision_table(stats, trips))
+    cold = stats.get("first_look/redis")
+    if cold is not None:
+        print(
+            f"\nFirst look at a queue's operators after start or reload (the whole roster filtered once, then "
+            f"kept per route): p50 {cold.p50:.3f} ms, max {cold.max:.3f} ms over {cold.n} queues"
+        )
     claims = measure_claims(args)
     print(f"\nClaims at volume ({args.workers} processes, {args.claim_agents} agents, {args.claim_calls} calls):\n")
     print(claims_table(claims))
