@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -61,6 +62,11 @@ async def serve(settings: Settings) -> int:
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     await controller.start()
+    # Everything built so far (config, modules, the ORM's metadata) lives as long as the process:
+    # take it out of the cyclic collector's view, so a full collection walks only what calls
+    # create. bench/event_replay.py measured 40-120 ms stalls from full collections without it.
+    gc.collect()
+    gc.freeze()
     log.info(
         "unico controller up: app %r on %s, admin http://%s:%d, config %s",
         settings.ari_app,

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -40,6 +41,7 @@ from unico.api.context import CONTROLLER, USERS
 from unico.console import add_routes
 from unico.console import http as console_http
 from unico.console.live import Client, LiveHub, Watch
+from unico.console.snapshot import CallDetails
 from unico.console.today import TodayCache
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -253,7 +255,7 @@ async def test_pages_and_their_files_load_without_credentials_with_a_strict_poli
         assert "script-src 'self'" in page.headers["Content-Security-Policy"]
         text = await page.text()
         assert "/console/static/console.css" in text and "<script>" not in text, "no inline script"
-    for name in ("console.js", "wallboard.js", "operator.js", "console.css"):
+    for name in ("console.js", "wallboard.js", "floor.js", "operator.js", "console.css"):
         assert (await rig.client.get(f"/console/static/{name}")).status == 200
     assert (await rig.client.get("/console/static/")).status in (403, 404), "no directory listing"
 
@@ -304,3 +306,103 @@ async def test_given_a_client_that_cannot_keep_up_then_dropped_and_the_others_se
     assert hub.clients == {fast_client} and hub.dropped == 1
     await hub.close()
     assert stuck.closed
+
+
+# --- the supervisors' panel ("floor") -------------------------------------------------------------
+
+
+async def test_given_a_conversation_then_the_supervisor_gets_the_floor_with_the_caller_masked_and_operators_never(
+    rig: Rig, tmp_path: Path
+) -> None:
+    store = ContactStore(f"sqlite+aiosqlite:///{tmp_path / 'unico.db'}")
+    await store.open()
+    try:
+        started = await store.start_contact(
+            contact_id="c-9",
+            channel_id="c-9",
+            caller="+393331234567",
+            dialled="803160",
+            language="it",
+            started_at=datetime.now(UTC),
+        )
+        assert started and await store.update_contact("c-9", queue="general")
+    finally:
+        await store.close()
+    now = time.time()
+    await rig.live.set_agent(Agent(id="op1", state=AgentState.ON_CALL, since=now - 30, registered=True, call_id="c-9"))
+
+    sup = await rig.socket({"token": rig.tokens["sup"]})
+    board = await next_of(sup, "wallboard")
+    floor = board["floor"]
+    (talk,) = floor["talking"]
+    assert (talk["call_id"], talk["operator"], talk["queue"], talk["caller"]) == (
+        "c-9",
+        "op1",
+        "general",
+        "+39 333 ***4567",
+    )
+    assert talk["talking"] >= 30
+    assert [(op["id"], op["state"], op["call_id"]) for op in floor["operators"]] == [
+        ("op1", "on_call", "c-9"),
+        ("op2", "logged_out", None),
+    ]
+    assert floor["supervisors"] == []
+
+    # an operator's socket: their own state, never the floor, never another operator
+    anna = await rig.socket({"token": rig.tokens["anna"]})
+    await next_of(anna, "agent")
+    await rig.live.set_agent(Agent(id="op2", state=AgentState.READY, since=now, registered=True))
+    assert [op["state"] for op in (await next_of(sup, "wallboard"))["floor"]["operators"]] == ["on_call", "ready"]
+    await anna.send_str('{"type":"ping"}')
+    while True:
+        raw = (await anna.receive(timeout=2)).data
+        message = json.loads(raw)
+        if message["type"] == "pong":
+            break
+        assert "floor" not in message and "op2" not in raw and "4567" not in raw, message
+    answer = await rig.client.get("/api/wallboard", headers={"Authorization": f"Bearer {rig.tokens['sup']}"})
+    assert (await answer.json())["floor"]["talking"][0]["call_id"] == "c-9"
+    for ws in (sup, anna):
+        await ws.close()
+
+
+async def test_given_wallboard_clients_with_and_without_the_floor_then_only_the_first_get_it_and_details_read_once(
+    rig: Rig,
+) -> None:
+    async def no_counts(now: object) -> dict[str, Any]:
+        return {}
+
+    asked: list[set[str]] = []
+
+    async def details(ids: Any) -> dict[str, CallDetails]:
+        asked.append(set(ids))
+        return {"c-1": CallDetails(queue="general", caller="+393331234567")}
+
+    hub = LiveHub(redis=None, live=rig.live, config=small_config, today=TodayCache(no_counts), details=details)  # type: ignore[arg-type]
+    with_floor, without = FastSocket(), FastSocket()
+    hub.clients |= {
+        Client(with_floor, Watch(wallboard=True, operator=None, floor=True)),  # type: ignore[arg-type]
+        Client(without, Watch(wallboard=True, operator=None)),  # type: ignore[arg-type]
+    }
+    await rig.live.set_agent(
+        Agent(id="op1", state=AgentState.RINGING, since=time.time(), registered=True, call_id="c-1")
+    )
+    for _ in range(2):
+        hub.note("agent:op1")
+        await hub.flush()
+    assert asked == [{"c-1"}], "a call's contact row is read once while the same operator holds it"
+    assert all("floor" not in json.loads(sent) for sent in without.sent) and len(without.sent) == 2
+    floors = [json.loads(sent)["floor"] for sent in with_floor.sent]
+    assert floors[-1]["operators"][0]["queue"] == "general"
+
+    # answered by another operator after a transfer: read again
+    await rig.live.set_agent(Agent(id="op1", state=AgentState.READY, since=time.time(), registered=True))
+    await rig.live.set_agent(
+        Agent(id="op2", state=AgentState.ON_CALL, since=time.time(), registered=True, call_id="c-1")
+    )
+    hub.note("agent:op2")
+    await hub.flush()
+    assert asked == [{"c-1"}, {"c-1"}]
+    (talk,) = json.loads(with_floor.sent[-1])["floor"]["talking"]
+    assert (talk["operator"], talk["caller"]) == ("op2", "+39 333 ***4567")
+    await hub.close()

@@ -5,7 +5,7 @@
     GET /wallboard            the supervisors' wallboard (HTML; the page asks for a token)
     GET /operator             the operator page (HTML; the page asks for a token)
     GET /console/static/...   the pages' scripts and style (served here: no CDN, no build step)
-    GET /api/wallboard        the wallboard snapshot as JSON (supervisor or admin)
+    GET /api/wallboard        the wallboard snapshot as JSON, with the floor (supervisor or admin)
     GET /ws/live              websocket of live updates (see below)
 
 Pages load without credentials (they hold no data); the data comes through the API and the socket
@@ -18,7 +18,9 @@ URL ends up in logs and history, so the **first message** carries it::
     -> {"token": "...", "view": "operator"}                       an operator: their own state
     -> {"token": "...", "view": "operator", "operator": "op1001"} a supervisor or admin following one
     <- {"type": "hello", "user", "role", "operator", "queues": [...], "pause_reasons": [...]}
-    <- {"type": "wallboard", ...}        on every change (debounced ~100 ms) and every 5 s
+    <- {"type": "wallboard", ..., "floor"}   on every change (debounced ~100 ms) and every 5 s;
+                                         "floor" (operators, conversations, waiting calls) is
+                                         the supervisors' panel: only supervisors and admins
     <- {"type": "agent", "id", "state", "reason", "call_id", ...}   when the operator's state changes
     <- {"type": "screenpop", "call_id", "state", "screenpop": {...} | null}   ringing, then answered
     -> {"type": "ping"}   <- {"type": "pong"}      (the server also pings every 20 s)
@@ -53,7 +55,7 @@ from unico.console.live import (
     Watch,
 )
 from unico.console.snapshot import QueueCounts
-from unico.console.today import TodayCache, today_counts
+from unico.console.today import TodayCache, call_details, today_counts
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class Console:
                 config=lambda: controller.config,
                 today=TodayCache(counts),
                 screenpop=self.screenpop,
+                details=lambda ids: call_details(controller.store.sessions, ids),
             )
         return self.hub
 
@@ -154,7 +157,7 @@ async def wallboard_json(request: web.Request, principal: Principal) -> web.Resp
     hub = request.app[CONSOLE].hub_for(request.app)
     if hub is None:
         return web.json_response({"error": "the ACD is not running (no Redis configured)"}, status=503)
-    return web.json_response(await hub.wallboard())
+    return web.json_response(await hub.wallboard(floor=True))
 
 
 async def _close(ws: web.WebSocketResponse, code: int, why: str) -> web.WebSocketResponse:
@@ -228,7 +231,7 @@ def _watch(principal: Principal, body: dict[str, Any], operators: dict[str, Any]
     if view == "wallboard":
         if not supervising:
             return None, (CLOSE_FORBIDDEN, "the wallboard is for supervisors and admins")
-        return Watch(wallboard=True, operator=None), None
+        return Watch(wallboard=True, operator=None, floor=True), None
     if view != "operator":
         return None, (CLOSE_FORBIDDEN, f"unknown view {view!r}: wallboard or operator")
     asked = body.get("operator")

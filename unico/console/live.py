@@ -20,7 +20,10 @@ connection and no task):
   dropped (closed with 4408), the others are sent to concurrently and never wait for it.
 
 What a client gets depends on what it asked for and who it is (``Watch``): supervisors and admins
-the ``wallboard`` snapshot (``unico.console.snapshot``); an operator ``agent`` messages for their own
+the ``wallboard`` snapshot (``unico.console.snapshot``) with its ``floor`` (every operator, the
+conversations, the waiting calls: ``build_floor``), which no other client ever gets; the floor's
+queues and callers of live calls come from the contact records (``details``), each call read once
+while it lasts (again when another operator holds it); an operator ``agent`` messages for their own
 operator (state, reason, call id) and a ``screenpop`` when that operator starts ringing or answers
 a call. Supervisors may follow an operator too (the operator page used by a supervisor).
 
@@ -40,7 +43,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,8 +53,18 @@ from aiohttp import WSMsgType, web
 
 from acd.agents import Agent, AgentState
 from acd.live import LiveState
+from acd.routing import WaitingCall
 from ivr.config import IvrConfig
-from unico.console.snapshot import CLOSING_SOON, AreaStatus, all_queue_members, area_statuses, build_snapshot
+from unico.console.snapshot import (
+    CLOSING_SOON,
+    AreaStatus,
+    CallDetails,
+    all_queue_members,
+    area_statuses,
+    build_floor,
+    build_snapshot,
+    held_calls,
+)
 from unico.console.today import TodayCache
 
 log = logging.getLogger(__name__)
@@ -68,6 +81,9 @@ _ON_A_CALL = (AgentState.RINGING, AgentState.ON_CALL)
 ScreenPop = Callable[[str, str], Awaitable[dict[str, Any] | None]]
 """``(operator id, call id) -> screen-pop body`` (``GET /api/agents/{id}/screenpop``'s), or None."""
 
+DetailsLoader = Callable[[Iterable[str]], Awaitable[dict[str, CallDetails]]]
+"""``call ids -> {call id: queue and caller}`` from the contact records (``today.call_details``)."""
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -75,10 +91,13 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Watch:
-    """What one client receives: wallboard snapshots, one operator's state, or both."""
+    """What one client receives: wallboard snapshots, one operator's state, or both; ``floor``
+    adds the supervisors' panel to the snapshots (``unico.console.http`` sets it for supervisors
+    and admins only)."""
 
     wallboard: bool
     operator: str | None
+    floor: bool = False
 
 
 @dataclass(eq=False)
@@ -126,6 +145,7 @@ class LiveHub:
         today: TodayCache,
         clock: Callable[[], datetime] = utc_now,
         screenpop: ScreenPop | None = None,
+        details: DetailsLoader | None = None,
         debounce: float = 0.1,
         refresh: float = 5.0,
         send_timeout: float = 2.0,
@@ -137,6 +157,7 @@ class LiveHub:
         self.today = today
         self.clock = clock
         self.screenpop = screenpop
+        self.details = details
         self.debounce = debounce
         self.refresh = refresh
         self.send_timeout = send_timeout
@@ -151,6 +172,8 @@ class LiveHub:
         self._areas: tuple[AreaStatus, ...] = ()
         self._areas_key: tuple[str, datetime] | None = None
         self._members: tuple[str, dict[str, tuple[str, ...]]] | None = None
+        #: (call id, operator holding it or "" while waiting) -> what its contact row says
+        self._details: dict[tuple[str, str], CallDetails] = {}
         self.rebuilds = 0
         self.dropped = 0
 
@@ -178,7 +201,7 @@ class LiveHub:
 
     async def _first(self, client: Client) -> None:
         if client.watch.wallboard:
-            await self._send(client, await self.wallboard())
+            await self._send(client, await self.wallboard(floor=client.watch.floor))
         if client.watch.operator is not None:
             agent = await self.live.get_agent(client.watch.operator)
             await self._update_operator(client, agent)
@@ -292,9 +315,13 @@ class LiveHub:
         dirty, self._dirty_agents = self._dirty_agents, set()
         clients = list(self.clients)
         sends: list[Awaitable[Any]] = []
-        if board and any(c.watch.wallboard for c in clients):
-            snapshot = json.dumps(await self.wallboard())
-            sends += [self._send(c, snapshot) for c in clients if c.watch.wallboard]
+        boards = [c for c in clients if c.watch.wallboard]
+        if board and boards:
+            full = await self.wallboard(floor=any(c.watch.floor for c in boards))
+            with_floor = json.dumps(full)
+            # a wallboard client without the floor never gets it, not even as an unused field
+            plain = json.dumps({k: v for k, v in full.items() if k != "floor"}) if "floor" in full else with_floor
+            sends += [self._send(c, with_floor if c.watch.floor else plain) for c in boards]
         watched = {c.watch.operator for c in clients if c.watch.operator is not None}
         if watched & dirty:
             agents = await self.live.agents(sorted(watched & dirty))
@@ -341,8 +368,9 @@ class LiveHub:
 
     # --- the wallboard --------------------------------------------------------------------------
 
-    async def wallboard(self) -> dict[str, Any]:
-        """The current snapshot as JSON (``GET /api/wallboard`` answers the same)."""
+    async def wallboard(self, *, floor: bool = False) -> dict[str, Any]:
+        """The current snapshot as JSON (``GET /api/wallboard`` answers the same); with ``floor``
+        also the supervisors' panel, under ``"floor"``."""
         config = self._config()
         now = self.clock()
         agents = await self.live.agents(config.operators)
@@ -365,8 +393,34 @@ class LiveHub:
             areas=areas,
             members=self._members[1],
             closing_soon=self.closing_soon,
-        )
-        return board.to_json_dict()
+        ).to_json_dict()
+        if floor:
+            details = await self._call_details(agents, waiting)
+            board["floor"] = build_floor(config, agents, waiting, details, now).to_json_dict()
+        return board
+
+    async def _call_details(self, agents: Mapping[str, Agent], waiting: list[WaitingCall]) -> dict[str, CallDetails]:
+        """Queue and caller of the calls held or waiting now, reading only the ones not seen yet.
+
+        A call is read again when another operator holds it (a transfer changes its queue). A
+        failed read is retried at the next rebuild; meanwhile those calls show no queue or caller.
+        """
+        if self.details is None:
+            return {}
+        wanted = set(held_calls(agents).items()) | {(call.call_id, "") for call in waiting}
+        self._details = {key: value for key, value in self._details.items() if key in wanted}
+        missing = wanted - self._details.keys()
+        if missing:
+            try:
+                found = await self.details({call_id for call_id, _ in missing})
+            except Exception as exc:  # noqa: BLE001 - the database is down: the numbers still show
+                log.warning("console: call details unavailable: %s", type(exc).__name__)
+                found = None
+            if found is not None:
+                for key in missing:
+                    # no contact row (yet) is remembered too: not read again at every rebuild
+                    self._details[key] = found.get(key[0], CallDetails())
+        return {call_id: value for (call_id, _), value in self._details.items()}
 
     async def _area_rows(self, config: IvrConfig, now: datetime) -> tuple[AreaStatus, ...]:
         """The areas' office hours, worked out again only when one may have changed.
@@ -395,6 +449,7 @@ __all__ = [
     "CLOSE_TOO_SLOW",
     "CLOSE_UNAUTHORIZED",
     "Client",
+    "DetailsLoader",
     "LiveHub",
     "ScreenPop",
     "Watch",

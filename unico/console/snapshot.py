@@ -25,10 +25,17 @@ Definitions (the page states them too):
   within ``closing_soon``, 15 minutes by default), or closed, with the time of the next change
   (``area_status``, which also works out when that is).
 
+The **floor** (``build_floor``) is the supervisors' panel under the numbers: every operator with
+state, reason, time in state and current call; the conversations in progress (what
+``POST /api/calls/{id}/monitor`` accepts); the calls waiting, per queue. It names callers, so only
+supervisors and admins receive it (``unico.console.live.Watch.floor``), and even then the numbers
+are masked (``contacts.mask_number``): the panel needs to tell calls apart, not to call back.
+
 Example::
 
     board = build_snapshot(config, agents, waiting, today, now, areas=areas)
     json.dumps(board.to_json_dict())
+    floor = build_floor(config, agents, waiting, details, now)
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from acd.agents import Agent, AgentState
 from acd.queues import TIERS, QueueSpec, requirements_at
 from acd.roster import OperatorSpec
 from acd.routing import WaitingCall
+from contacts.phones import mask_number
 from ivr.config import IvrConfig
 from ivr.hours import Calendar
 
@@ -385,21 +393,207 @@ def build_snapshot(
     )
 
 
+# --- the floor: the supervisors' panel -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallDetails:
+    """What the contact record says of a live call (``unico.console.today.call_details``)."""
+
+    queue: str | None = None
+    #: the raw number: masked before it leaves ``build_floor``
+    caller: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorRow:
+    id: str
+    name: str
+    site: str
+    state: str
+    reason: str | None
+    since: float | None
+    #: seconds in the current state at the snapshot's time (None: Redis never saw them)
+    in_state: float | None
+    registered: bool
+    call_id: str | None
+    queue: str | None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "site": self.site,
+            "state": self.state,
+            "reason": self.reason,
+            "since": self.since,
+            "in_state": None if self.in_state is None else round(self.in_state, 1),
+            "registered": self.registered,
+            "call_id": self.call_id,
+            "queue": self.queue,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TalkingRow:
+    call_id: str
+    operator: str
+    operator_name: str
+    queue: str | None
+    caller: str
+    #: seconds since the operator answered
+    talking: float
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "operator": self.operator,
+            "operator_name": self.operator_name,
+            "queue": self.queue,
+            "caller": self.caller,
+            "talking": round(self.talking, 1),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitingRow:
+    call_id: str
+    queue: str
+    priority: int
+    caller: str
+    waited: float
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "queue": self.queue,
+            "priority": self.priority,
+            "caller": self.caller,
+            "waited": round(self.waited, 1),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Floor:
+    """The supervisors' panel: operators, conversations, waiting calls, and who may monitor."""
+
+    operators: tuple[OperatorRow, ...]
+    talking: tuple[TalkingRow, ...]
+    waiting: tuple[WaitingRow, ...]
+    #: the roster's supervisors (softphone id, name): whose phone a monitor request rings
+    supervisors: tuple[tuple[str, str], ...]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "operators": [row.to_json_dict() for row in self.operators],
+            "talking": [row.to_json_dict() for row in self.talking],
+            "waiting": [row.to_json_dict() for row in self.waiting],
+            "supervisors": [{"id": sup_id, "name": name} for sup_id, name in self.supervisors],
+        }
+
+
+def held_calls(agents: Mapping[str, Agent]) -> dict[str, str]:
+    """Call id -> operator id of every call an operator holds (ringing, talking, wrap-up)."""
+    return {agent.call_id: agent_id for agent_id, agent in agents.items() if agent.call_id}
+
+
+def build_floor(
+    config: IvrConfig,
+    agents: Mapping[str, Agent],
+    waiting: Iterable[WaitingCall],
+    details: Mapping[str, CallDetails],
+    now: datetime,
+) -> Floor:
+    """The floor at ``now`` (aware), from the same reads as ``build_snapshot`` plus ``details``
+    (queue and caller of the calls, by call id; a call without details shows no queue and
+    ``***``). Operators in roster order, conversations longest first, waiting calls by queue
+    then line order. ``since`` and ``enqueued_at`` are seconds of the clock of ``now.timestamp()``.
+
+    Example::
+
+        floor = build_floor(config, {"op1001": agent}, waiting, {"c-1": CallDetails(queue="general")}, now)
+        floor.talking[0].caller      # '+39 333 ***4567'
+    """
+    stamp = now.timestamp()
+    rows: list[OperatorRow] = []
+    talking: list[TalkingRow] = []
+    for op_id, spec in config.operators.items():
+        agent = agents.get(op_id)
+        call = details.get(agent.call_id) if agent is not None and agent.call_id else None
+        rows.append(
+            OperatorRow(
+                id=op_id,
+                name=spec.name,
+                site=spec.site,
+                state=agent.state.value if agent is not None else AgentState.LOGGED_OUT.value,
+                reason=agent.reason.value if agent is not None and agent.reason is not None else None,
+                since=agent.since if agent is not None else None,
+                in_state=max(0.0, stamp - agent.since) if agent is not None else None,
+                registered=agent.registered if agent is not None else False,
+                call_id=agent.call_id if agent is not None else None,
+                queue=call.queue if call is not None else None,
+            )
+        )
+        # only a conversation in progress can be monitored (wrap-up keeps the id of a call over)
+        if agent is not None and agent.state is AgentState.ON_CALL and agent.call_id:
+            talking.append(
+                TalkingRow(
+                    call_id=agent.call_id,
+                    operator=op_id,
+                    operator_name=spec.name,
+                    queue=call.queue if call is not None else None,
+                    caller=_masked(call),
+                    talking=max(0.0, stamp - agent.since),
+                )
+            )
+    talking.sort(key=lambda row: (-row.talking, row.call_id))
+    order = {name: index for index, name in enumerate(sorted(config.queues))}
+    lines = sorted(
+        (c for c in waiting if c.queue in config.queues), key=lambda c: (order[c.queue], c.enqueued_at, c.call_id)
+    )
+    return Floor(
+        operators=tuple(rows),
+        talking=tuple(talking),
+        waiting=tuple(
+            WaitingRow(
+                call_id=c.call_id,
+                queue=c.queue,
+                priority=c.priority,
+                caller=_masked(details.get(c.call_id)),
+                waited=max(0.0, stamp - c.enqueued_at),
+            )
+            for c in lines
+        ),
+        supervisors=tuple((sup_id, sup.name) for sup_id, sup in config.supervisors.items()),
+    )
+
+
+def _masked(call: CallDetails | None) -> str:
+    return mask_number(call.caller) if call is not None else "***"
+
+
 __all__ = [
     "CLOSING_SOON",
     "OPERATOR_STATES",
     "ROME",
     "SL_DEFINITION",
     "AreaStatus",
+    "CallDetails",
+    "Floor",
     "LineStats",
+    "OperatorRow",
     "QueueCounts",
+    "TalkingRow",
+    "WaitingRow",
     "Wallboard",
     "all_queue_members",
     "area_status",
     "area_statuses",
+    "build_floor",
     "build_snapshot",
     "day_bounds",
     "eligible",
+    "held_calls",
     "next_change",
     "queue_members",
 ]

@@ -1,4 +1,5 @@
-"""Today's answered and abandoned calls per queue, from the contact records, in one query.
+"""What the console reads from the contact records: today's counts per queue, and the queue and
+caller of the live calls the supervisors' panel lists.
 
 The database is the source of truth for history (Redis forgets a call when it ends), so the
 wallboard's "today" figures come from ``contacts``: one aggregate query over the contacts that
@@ -14,17 +15,22 @@ second queue).
 ``TodayCache`` keeps the answer: the live view marks it stale on a queue change (a call answered,
 ended or gone) and re-reads it at most once a second, and at least every ``max_age`` seconds.
 
+Redis holds a waiting call's queue but forgets the call once it is answered, and never holds
+the caller's number; ``call_details`` reads both for a set of calls in one ``IN`` query (the
+console keeps the answers, so a call is read about once while it lasts; see ``LiveHub``).
+
 Example::
 
     counts = await today_counts(controller.store.sessions, config.queues, now)
     counts["bancoposta"].answered
+    details = await call_details(controller.store.sessions, ["1700000000.42"])
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from acd.queues import QueueSpec
 from contacts.models import Contact
 from contacts.records import Outcome
-from unico.console.snapshot import QueueCounts, day_bounds
+from unico.console.snapshot import CallDetails, QueueCounts, day_bounds
 
 
 def _seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
@@ -91,6 +97,24 @@ async def today_counts(
         )
         for queue, answered, in_threshold, abandoned, short_abandoned in rows
     }
+
+
+#: ids per ``IN`` query: far under SQLite's and PostgreSQL's limits on bound parameters
+DETAILS_BATCH = 500
+
+
+async def call_details(sessions: async_sessionmaker[AsyncSession], call_ids: Iterable[str]) -> dict[str, CallDetails]:
+    """Queue and caller of each call (its contact row has the same id); calls without a row are
+    missing. The caller is raw here: ``build_floor`` masks it."""
+    ids = sorted(set(call_ids))
+    found: dict[str, CallDetails] = {}
+    async with sessions() as session:
+        for start in range(0, len(ids), DETAILS_BATCH):
+            batch = ids[start : start + DETAILS_BATCH]
+            statement = select(Contact.id, Contact.queue, Contact.caller).where(Contact.id.in_(batch))
+            for call_id, queue, caller in (await session.execute(statement)).all():
+                found[str(call_id)] = CallDetails(queue=queue, caller=caller)
+    return found
 
 
 class TodayCache:
@@ -150,4 +174,4 @@ class TodayCache:
         return self._counts
 
 
-__all__ = ["TodayCache", "today_counts"]
+__all__ = ["DETAILS_BATCH", "TodayCache", "call_details", "today_counts"]

@@ -1,4 +1,5 @@
-// The wallboard: one table per tier and per queue, the areas' office hours, pushed live.
+// The wallboard: one table per tier and per queue, the areas' office hours, pushed live; below
+// them the supervisors' panel (floor.js) when the snapshot carries one.
 //
 // Every number sits in a cell with data-kpi (and data-value, the raw number), inside a row with
 // data-queue or data-tier, so tests and other tools can read the page. The longest wait keeps
@@ -8,6 +9,7 @@ import {
   LiveSocket, STATE_LABELS, STATE_TITLES, TIER_LABELS, fmtClock, fmtDuration, fmtPercent, fmtWhen, h, setToken,
   showLoginError, tokenLogin,
 } from "./console.js";
+import { hideFloor, renderFloor, setupFloor, tickFloor } from "./floor.js";
 
 const OPERATOR_STATES = ["ready", "ringing", "on_call", "wrap_up", "not_ready", "logged_out"];
 const PLURAL = {
@@ -104,6 +106,8 @@ function render(snapshot) {
     h("p", { title: defs.closing_soon }, "Chiude a breve: chiude entro 15 minuti."),
     h("p", {}, `Aggiornato alle ${fmtClock(new Date(snapshot.at))}`),
   );
+  if (snapshot.floor) renderFloor(snapshot.floor);
+  else hideFloor();
   received = performance.now();
   board.dataset.at = snapshot.at;
   board.dataset.seq = String(Number(board.dataset.seq) + 1);
@@ -120,6 +124,7 @@ function tick() {
       td.textContent = fmtDuration(now);
     }
   }
+  if (received) tickFloor(elapsed);
 }
 
 function signOut(message = "") {
@@ -127,6 +132,7 @@ function signOut(message = "") {
   socket = null;
   setToken(null);
   board.hidden = true;
+  hideFloor();
   loginBox.hidden = false;
   document.getElementById("logout").hidden = true;
   document.getElementById("who").textContent = "";
@@ -141,6 +147,7 @@ function connect() {
       if (message.type === "hello") {
         document.getElementById("who").textContent = `${message.user} (${message.role})`;
         document.getElementById("logout").hidden = false;
+        setupFloor(message.queues);
         board.hidden = false;
       } else if (message.type === "wallboard") {
         render(message);
