@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BIN := .venv/bin
 export UNICO_HOME := $(CURDIR)
 
-.PHONY: run test lint unit e2e deps asterisk check clean bench bench-routing bench-events
+.PHONY: run test lint unit e2e deps asterisk check clean bench bench-routing bench-events bench-capacity bench-soak
 
 deps:
 	@scripts/bootstrap.sh
@@ -51,6 +51,18 @@ bench-routing: deps
 ## at 10x its nominal rate and flat out. Prints events/s per core, latency and event-loop stalls.
 bench-events: deps
 	$(BIN)/python -m bench.event_replay $(BENCH_ARGS)
+
+## Capacity (B3), own `capacity` Asterisk instance: max zero-failure calls/s through the full path (IVR, queue,
+## sipp operators) vs a bare Stasis answer+originate+bridge app, interleaved; CPU per call, memory per waiting
+## call. ~10 min; writes bench/results/capacity.*. BENCH_ARGS="--quick" for a 2-minute sanity run.
+bench-capacity: deps
+	$(BIN)/python -m bench.capacity $(BENCH_ARGS)
+
+## Soak (B12): steady traffic at 70% of the last measured capacity (bench/results/capacity.json) for
+## SOAK_MINUTES (60); RSS growth and assignment p99 drift; writes bench/results/soak.*.
+SOAK_MINUTES ?= 60
+bench-soak: deps
+	$(BIN)/python -m bench.capacity --soak-minutes $(SOAK_MINUTES) $(BENCH_ARGS)
 
 clean:
 	@$(BIN)/unico asterisk stop 2>/dev/null || true
