@@ -9,7 +9,8 @@ queues, one background task writes.
 When an operator leaves wrap-up, the contact they last talked to gets ``wrapup_ended_at`` (the
 end of its handle time). Only the process that made a change writes it, so several controllers never write one change
 twice. Repeats (a softphone re-registering leaves state, reason and call unchanged) are skipped.
-A database error is logged and the change dropped: the history gets a gap, calls go on.
+The writes go through a :class:`~contacts.writer.WriteQueue` (the one the contact records use):
+a database outage delays them, in order, and a retry after an unclear failure is a repeat.
 
 Example::
 
@@ -22,17 +23,15 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from acd.live import AgentChange
 from contacts.models import AgentStateSpan, Contact
+from contacts.writer import WriteQueue
 
 log = logging.getLogger(__name__)
 
@@ -40,47 +39,29 @@ log = logging.getLogger(__name__)
 class AgentStateLog:
     """Writes agent state spans in the order the changes were made (see the module docstring)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, node: str | None = None) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, node: str | None = None, queue: WriteQueue | None = None
+    ) -> None:
         self._sessions = sessions
         self.node = node
-        self._queue: asyncio.Queue[AgentChange | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        #: shared with the contact records' writes (contacts/writer.py): one order, retried
+        self.queue = queue or WriteQueue()
         self.written = 0
-        self.failed = 0
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="agent-state-log")
+        self.queue.start()
 
     def note(self, change: AgentChange) -> None:
         """Queue one change (called from ``LiveState`` right after Redis accepted it)."""
-        self._queue.put_nowait(change)
+        self.queue.submit(f"agent {change.agent_id} {change.state.value}", lambda: self.record(change))
 
     async def close(self) -> None:
-        """Write what is queued, then stop."""
-        if self._task is None:
-            return
-        self._queue.put_nowait(None)
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        """Write what is queued (within a few seconds), then stop."""
+        await self.queue.close()
 
     async def flush(self) -> None:
         """Wait until every change queued so far is written (tests)."""
-        await self._queue.join()
-
-    async def _run(self) -> None:
-        while True:
-            change = await self._queue.get()
-            try:
-                if change is None:
-                    return
-                await self.record(change)
-            except (SQLAlchemyError, OSError) as exc:
-                self.failed += 1
-                log.warning("agent %s: state %s not logged: %s", change and change.agent_id, change, exc)
-            finally:
-                self._queue.task_done()
+        await self.queue.drained()
 
     async def record(self, change: AgentChange) -> bool:
         """Close the agent's open span and open one for ``change``; False for a repeat."""

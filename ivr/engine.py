@@ -335,7 +335,8 @@ class Session:
         return f"{self.call_id}-{kind}{self._seq}"
 
     def _step(self, kind: str, digits: str | None = None, note: str | None = None) -> None:
-        self.path.append(Step(self.node_name, kind, self.clock(), digits, note))
+        # before the first node (a caller gone before the IVR started) the step is the call's own
+        self.path.append(Step(self.node_name or "(start)", kind, self.clock(), digits, note))
 
     def _resolve(self, items: Iterable[str]) -> tuple[str, ...]:
         media: list[str] = []

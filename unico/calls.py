@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from acd.agents import AgentState
 from acd.queues import priority_for
 from contacts import ContactStore
+from contacts.writer import DeferredContactWrites, WriteQueue
 from ivr import engine
 from ivr.actions import ActionContext, CallServices, Registry
 from ivr.config import IvrConfig
@@ -95,6 +96,18 @@ class CallDeps:
     lookup_timeout: float = 0.3
     #: complaints and surveys for the IVR's actions; None: those actions fail (their on_error)
     services: CallServices | None = None
+    #: the call path's record writes, applied behind the call (contacts/writer.py); by default a
+    #: queue of its own on ``store``
+    writes: DeferredContactWrites | None = None
+
+    def __post_init__(self) -> None:
+        if self.writes is None:
+            self.writes = DeferredContactWrites(self.store, WriteQueue())
+
+    @property
+    def records(self) -> DeferredContactWrites:
+        assert self.writes is not None
+        return self.writes
 
 
 class IvrCall:
@@ -132,7 +145,7 @@ class IvrCall:
             language = self.customer.language
             if language and language in session.config.settings.languages:
                 session.language = language  # greet known callers in their language
-        await self.deps.store.start_contact(
+        self.deps.records.start_contact(
             contact_id=self.contact_id,
             channel_id=self.channel_id,
             caller=session.caller,
@@ -142,7 +155,7 @@ class IvrCall:
             node=self.deps.node,
         )
         if self.customer is not None:
-            await self.deps.store.link_customer(self.contact_id, self.customer.id)
+            self.deps.records.link_customer(self.contact_id, self.customer.id)
         log.info(
             "call %s to %s: IVR start (config %s, %s)",
             self.channel_id,
@@ -194,7 +207,7 @@ class IvrCall:
         session = self.session
         now = self.deps.clock()
         try:
-            await self.deps.store.finish_contact(
+            self.deps.records.finish_contact(
                 contact_id=self.contact_id,
                 ended_at=now,
                 outcome=session.outcome or "abandoned_ivr",

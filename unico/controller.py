@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from contacts import AgentStateLog, ContactStore, CustomerStore, IvrServices, RetentionPolicy, deadlines, purge
+from contacts.writer import DeferredContactWrites, WriteQueue
 from ivr import engine
 from ivr.actions import Registry, registry
 from ivr.config import IvrConfig, load_config
@@ -52,6 +53,9 @@ from unico.settings import Settings
 from unico.supervision import Supervision
 
 log = logging.getLogger(__name__)
+
+#: endpoint subscriptions per ARI request (Asterisk caps the values of one ``eventSource``)
+SUBSCRIBE_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,9 @@ class Controller:
         )
         self.dispatcher = Dispatcher(self._actor_factory, control=self._on_control, name=settings.ari_app)
         self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True) if use_redis else None
-        self.agent_log = AgentStateLog(store.sessions, node=settings.node_id)
+        #: record writes of the call path and operator state spans, in order, behind the calls
+        self.writes = WriteQueue()
+        self.agent_log = AgentStateLog(store.sessions, node=settings.node_id, queue=self.writes)
         self.acd = (
             AcdService(
                 redis=self.redis,
@@ -169,6 +175,7 @@ class Controller:
         self.deps = CallDeps(
             rest=self.rest,
             store=store,
+            writes=DeferredContactWrites(store, self.writes),
             handlers=handlers,
             clock=clock,
             prompt_base=settings.prompt_dir_for_asterisk,
@@ -195,8 +202,8 @@ class Controller:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.writes.start()
         if self.acd is not None:
-            self.agent_log.start()
             await self.acd.start()
         self.events.start()
         if self.settings.purge_every_hours > 0:
@@ -233,7 +240,7 @@ class Controller:
         self.calls.clear()
         if self.acd is not None:
             await self.acd.close()
-        await self.agent_log.close()
+        await self.writes.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.rest.close()
@@ -261,6 +268,7 @@ class Controller:
             "routing_decisions": self.acd.decisions if self.acd is not None else 0,
             "claims_lost": self.acd.claims_lost if self.acd is not None else 0,
             "tasks": len(asyncio.all_tasks()),
+            "record_writes": self.writes.stats(),
         }
 
     # --- events ---------------------------------------------------------------------------------
@@ -328,18 +336,21 @@ class Controller:
         if self.acd is None:
             return
         sources = [f"endpoint:PJSIP/{agent_id}" for agent_id in self.config.operators]
-        try:
-            await self.rest.subscribe(self.settings.ari_app, sources)
-        except Exception as exc:  # noqa: BLE001 - the next reconnect tries again
-            log.warning("cannot subscribe to operators' device states: %s", exc)
-        for agent_id in self.config.operators:
+        # Asterisk refuses more than a hundred-odd sources in one request ("Too many values for
+        # event_source", found at ~120 operators by bench/capacity.py): subscribe in batches.
+        for start in range(0, len(sources), SUBSCRIBE_BATCH):
             try:
-                endpoint = await self.rest.get_endpoint("PJSIP", agent_id)
-            except Exception as exc:  # noqa: BLE001 - unknown endpoint: not registered
-                log.info("operator %s: endpoint not readable (%s)", agent_id, exc)
-                await self.acd.registration(agent_id, False)
-                continue
-            await self.acd.registration(agent_id, endpoint.state == "online")
+                await self.rest.subscribe(self.settings.ari_app, sources[start : start + SUBSCRIBE_BATCH])
+            except Exception as exc:  # noqa: BLE001 - the next reconnect tries again
+                log.warning("cannot subscribe to operators' endpoints: %s", exc)
+        try:
+            states = {e.resource: e.state == "online" for e in await self.rest.list_endpoints("PJSIP")}
+        except Exception as exc:  # noqa: BLE001 - the next reconnect tries again
+            log.warning("cannot read the operators' endpoint states: %s", exc)
+            return
+        for agent_id in self.config.operators:
+            # an operator without a PJSIP endpoint (not generated yet) is not registered
+            await self.acd.registration(agent_id, states.get(agent_id, False))
 
     async def reconcile(self) -> None:
         """Make our calls match Asterisk's after a (re)connect: events may have been missed.

@@ -162,7 +162,7 @@ class QueuedCall:
         if await self.acd.could_serve(waiting, spec) == 0:
             await self._give_up("unavailable")
             return
-        await self.call.deps.store.update_contact(
+        self.call.deps.records.update_contact(
             self.call.contact_id, queue=self.queue, tier=spec.tier, queued_at=self._now()
         )
         await self._hold()
@@ -248,7 +248,7 @@ class QueuedCall:
         minutes = math.ceil(estimate / 60)
         if self.estimated_wait is None:  # the first promise is the one the caller remembers
             self.estimated_wait = round(estimate)
-            await self.call.deps.store.update_contact(self.call.contact_id, estimated_wait=self.estimated_wait)
+            self.call.deps.records.update_contact(self.call.contact_id, estimated_wait=self.estimated_wait)
         prompts = ["queue_position", f"number:{position}", "queue_wait"]
         prompts += ["queue_wait_short"] if minutes <= 1 else [f"number:{minutes}", "queue_minutes"]
         media = self.call.session.media(prompts)
@@ -461,7 +461,7 @@ class QueuedCall:
         await rest.add_channel(self.conv_bridge, [self.call_id, channel_id])
         self._note("answered", f"{self.agent_id} after {self.answered_at - self.enqueued_at:.1f} s")
         log.info("call %s: answered by %s in %s", self.call_id, self.agent_id, self.queue)
-        await self.call.deps.store.update_contact(
+        self.call.deps.records.update_contact(
             self.call.contact_id, operator=self.agent_id, routing_reason=self.reason, answered_at=self._now()
         )
         await self.call.queue_result(self.request_id, "answered")
@@ -487,7 +487,7 @@ class QueuedCall:
         agent_id, leg = self.agent_id, self.agent_channel
         self.state = QState.DONE
         await self.monitors.end_all("conversation over")
-        await self.call.deps.store.record_talk_end(self.call.contact_id, self._now())
+        self.call.deps.records.record_talk_end(self.call.contact_id, self._now())
         self.agent_id = self.agent_channel = None
         if leg is not None:
             with gone_ok():
@@ -566,7 +566,7 @@ class QueuedCall:
             log.warning("call %s: transfer to unknown queue %s ignored", self.call_id, target_queue)
             return
         old_agent = self.agent_id
-        await self.call.deps.store.record_talk_end(self.call.contact_id, self._now())
+        self.call.deps.records.record_talk_end(self.call.contact_id, self._now())
         what = f"operator {request.operator}" if request.operator else f"queue {target_queue}"
         self._note("transfer", f"{old_agent} -> {what}")
         log.info("call %s: %s transfers to %s", self.call_id, old_agent, what)
@@ -587,7 +587,7 @@ class QueuedCall:
         self.state = QState.WAITING
         self.announced_position = None
         spec = self.spec
-        await self.call.deps.store.update_contact(self.call.contact_id, queue=self.queue, tier=spec.tier)
+        self.call.deps.records.update_contact(self.call.contact_id, queue=self.queue, tier=spec.tier)
         await self._hold()
         waiting = self._waiting_call()
         await self.acd.live.add_call(waiting)
@@ -610,7 +610,7 @@ class QueuedCall:
         self._disarm_all()
         self.queue = target
         self.announced_position = None
-        await self.call.deps.store.update_contact(self.call.contact_id, queue=target, tier=self.spec.tier)
+        self.call.deps.records.update_contact(self.call.contact_id, queue=target, tier=self.spec.tier)
         await self.acd.live.add_call(self._waiting_call())
         self._arm_waiting_timers()
         await self.acd.route_call(self.call_id)

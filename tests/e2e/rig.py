@@ -7,6 +7,7 @@ generated per test session and handed to the controller through its environment.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import secrets
@@ -38,6 +39,15 @@ ARI_PORT = 18088 + 100 * SLOT
 SIP_PORT = 15060 + 100 * SLOT
 AMI_PORT = 15038 + 100 * SLOT
 WEB_PORT = 18780 + 100 * SLOT
+
+
+_caller_numbers = itertools.count(1)
+
+
+def unique_caller(prefix: str = "39") -> str:
+    """A caller number no other call of this test session uses (one counter for every test file,
+    so two files' numbers can never collide and records never mix between tests)."""
+    return f"{prefix}{os.getpid() % 100000:05d}{next(_caller_numbers):04d}"
 
 
 def rig_settings(state_dir: Path) -> Settings:

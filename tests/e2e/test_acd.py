@@ -11,18 +11,14 @@ Test queues (tests/e2e/acd_test.yaml) ring for 3 s, wrap up for 2 s and escalate
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 
-from tests.e2e.rig import Controller, Operators, Records, wait_for
+from tests.e2e.rig import Controller, Operators, Records, unique_caller, wait_for
 from tests.sipp import Call
 from unico.pbx.operators import ensure_operator_passwords
 
-_numbers = itertools.count(1)
-
 
 def caller_id() -> str:
-    return f"38{os.getpid() % 100000:05d}{next(_numbers):04d}"
+    return unique_caller("38")
 
 
 def caller(rig: Controller, dialled: str, number: str) -> Call:

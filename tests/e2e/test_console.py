@@ -28,7 +28,7 @@ from contacts import CustomerIn, CustomerStore
 from contacts.users import UserStore
 from ivr.config import IvrConfig, load_config
 from tests.browser import chromium, sign_in, value, wait_for_value
-from tests.e2e.rig import Controller, Operators, Records, wait_for
+from tests.e2e.rig import Controller, Operators, Records, unique_caller, wait_for
 from tests.e2e.test_acd import caller, steps
 from unico.console.snapshot import OPERATOR_STATES, eligible
 
@@ -39,7 +39,7 @@ _numbers = itertools.count(1)
 
 def mobile() -> str:
     """An Italian mobile number unique to this run (customers are matched by number)."""
-    return f"35{os.getpid() % 100000:05d}{next(_numbers):03d}"
+    return unique_caller("35")
 
 
 def base_url(rig: Controller) -> str:

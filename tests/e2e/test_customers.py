@@ -5,21 +5,17 @@ served before guests by their segment's priority; a post-call survey lands on th
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 
 from contacts import ComplaintStore, CustomerIn, CustomerStore
-from tests.e2e.rig import Controller, Operators, Records, wait_for
+from tests.e2e.rig import Controller, Operators, Records, unique_caller, wait_for
 from tests.e2e.test_acd import caller, steps
 from tests.e2e.test_ivr_calls import audio_seconds, recording_file
 from tests.sipp import Call
 
-_numbers = itertools.count(1)
-
 
 def mobile() -> str:
     """An Italian mobile number unique to this run (customers are matched by number)."""
-    return f"34{os.getpid() % 100000:05d}{next(_numbers):03d}"
+    return unique_caller("34")
 
 
 async def test_given_caller_records_a_complaint_then_ticket_with_audio_and_the_number_they_heard(

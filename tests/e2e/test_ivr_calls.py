@@ -4,22 +4,18 @@ exactly what the controller did. Every test ends with the rig's leak check (see 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import os
 import subprocess
 from pathlib import Path
 
-from tests.e2e.rig import ROOT, Controller, Records, inputs, nodes_visited
+from tests.e2e.rig import ROOT, Controller, Records, inputs, nodes_visited, unique_caller
 from tests.sipp import Call
 from unico.pbx.config import instance_dir
-
-_numbers = itertools.count(1)
 
 
 def caller_id() -> str:
     """A caller number unique to this test run, so records never mix between tests."""
-    return f"39{os.getpid() % 100000:05d}{next(_numbers):04d}"
+    return unique_caller("39")
 
 
 def call(rig: Controller, dialled: str, caller: str) -> Call:

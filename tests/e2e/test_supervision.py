@@ -16,8 +16,6 @@ from __future__ import annotations
 import array
 import asyncio
 import io
-import itertools
-import os
 import secrets
 import wave
 from collections.abc import AsyncIterator
@@ -25,7 +23,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.e2e.rig import Controller, Operators, Records, wait_for
+from tests.e2e.rig import Controller, Operators, Records, unique_caller, wait_for
 from tests.sipp import Call, CallResult
 from tests.softphone import Softphone
 from unico import pbx
@@ -34,11 +32,10 @@ from unico.pbx import PbxError
 from unico.pbx.operators import ensure_operator_passwords
 
 SUPERVISOR = "sup3001"
-_numbers = itertools.count(1)
 
 
 def caller_id() -> str:
-    return f"39{os.getpid() % 100000:05d}{next(_numbers):04d}"
+    return unique_caller("37")
 
 
 @pytest.fixture

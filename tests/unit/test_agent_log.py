@@ -65,7 +65,7 @@ async def test_given_a_working_day_when_states_change_then_one_closed_span_each_
         ("op2", "ready", None, None, 170.0, None),
         ("op1", "ready", None, None, 180.0, None),
     ]
-    assert (log.written, log.failed) == (7, 0)
+    assert (log.written, log.queue.failed, log.queue.dropped) == (7, 0, 0)
     record = await store.get("c1")
     assert record is not None and record.wrapup_ended_at == T0 + timedelta(seconds=180)
 

@@ -325,3 +325,21 @@ def test_given_prefix_when_new_id_then_unique_prefixed_ids() -> None:
     ids = {new_id("pb") for _ in range(100)}
 
     assert len(ids) == 100 and all(i.startswith("pb-") for i in ids)
+
+
+async def test_given_endpoints_of_a_technology_when_listed_then_one_request_and_models(
+    fake: FakeAri, rest: AriRest
+) -> None:
+    fake.script(
+        "GET",
+        "/endpoints/PJSIP",
+        json=[
+            {"technology": "PJSIP", "resource": "op1001", "state": "online", "channel_ids": []},
+            {"technology": "PJSIP", "resource": "op1002", "state": "offline", "channel_ids": []},
+        ],
+    )
+
+    endpoints = await rest.list_endpoints("PJSIP")
+
+    assert [(e.resource, e.state) for e in endpoints] == [("op1001", "online"), ("op1002", "offline")]
+    assert len(fake.requests_to("GET", "/endpoints/PJSIP")) == 1

@@ -391,3 +391,16 @@ nodes:
     session = engine.Session(load_config(tmp_path), call_id="c", dialled="100", caller=None, clock=lambda: TUESDAY_10)
     commands = session.start()
     assert only(commands, engine.Hangup) and session.outcome == "error"
+
+
+def test_given_caller_gone_before_the_ivr_started_then_path_step_is_recordable() -> None:
+    from contacts.records import parse_step
+
+    config = load_config(ROOT / "dialplan", ROOT / "skills")
+    session = engine.Session(config, call_id="c", dialled="803160", caller=None, clock=lambda: TUESDAY_10)
+
+    session.handle(engine.HungUp())
+
+    assert session.phase is engine.Phase.DONE
+    for step in session.path_dicts():
+        parse_step(step)  # the records layer accepts every step (it refused an empty node)

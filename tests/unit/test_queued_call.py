@@ -159,6 +159,7 @@ async def rig(config: IvrConfig, tmp_path: Path) -> AsyncIterator[Rig]:
         await acd.close()
         await acd.live.wipe()
         await client.aclose()
+        await deps.records.queue.close()
         await store.close()
 
 
@@ -387,6 +388,7 @@ async def test_given_announced_wait_and_conversation_then_record_has_estimate_an
     await queued.agent_answered(queued.agent_channel)
     rig.clocks.offset += 30
     await queued.agent_leg_gone(queued.agent_channel, 16)
+    await rig.deps.records.queue.drained()  # the record writes land behind the call
 
     record = await rig.deps.store.get("c1")
     assert record is not None

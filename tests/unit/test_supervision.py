@@ -109,6 +109,7 @@ async def rig(config: IvrConfig, tmp_path: Path) -> AsyncIterator[Rig]:
         await acd.close()
         await acd.live.wipe()
         await client.aclose()
+        await deps.records.queue.close()
         await store.close()
 
 

@@ -324,6 +324,10 @@ class AriRest:
         params = _params([("eventSource", _csv(event_source))])
         return await self._obj(Application.from_json, "DELETE", segs, params)
 
+    async def list_endpoints(self, technology: str) -> list[Endpoint]:
+        """``GET /endpoints/PJSIP``: every endpoint of one technology with its state, in one request."""
+        return await self._list(Endpoint.from_json, ("endpoints", _segment(technology, "technology")))
+
     async def get_endpoint(self, technology: str, resource: str) -> Endpoint:
         """``GET /endpoints/PJSIP/1001`` -> state online|offline|unknown and its channel ids."""
         segs = ("endpoints", _segment(technology, "technology"), _segment(resource, "resource"))

@@ -1,0 +1,106 @@
+"""Write-behind of the call path's record writes (contacts/writer.py): order, retries, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import OperationalError
+
+from contacts import ContactStore
+from contacts.writer import DeferredContactWrites, WriteQueue
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+class FlakyDatabase:
+    """Applies writes to a list; down (raising OperationalError) for the first ``outage`` tries."""
+
+    def __init__(self, outage: int) -> None:
+        self.outage = outage
+        self.applied: list[str] = []
+        self.tries = 0
+
+    def write(self, name: str):  # type: ignore[no-untyped-def]
+        async def apply() -> None:
+            self.tries += 1
+            if self.outage > 0:
+                self.outage -= 1
+                raise OperationalError("INSERT ...", {}, ConnectionRefusedError("connection refused"))
+            self.applied.append(name)
+
+        return apply
+
+
+async def test_given_database_down_when_writes_arrive_then_buffered_and_land_once_in_order() -> None:
+    db = FlakyDatabase(outage=5)
+    queue = WriteQueue(first_retry=0.001, max_retry=0.004)
+    for n in range(20):
+        queue.submit(f"w{n}", db.write(f"w{n}"))
+    assert queue.pending == 20, "submitting never waits for the database"
+
+    await asyncio.wait_for(queue.drained(), 5)
+
+    assert db.applied == [f"w{n}" for n in range(20)], "each write exactly once, in order"
+    assert queue.stats() == {
+        "pending": 0,
+        "written": 20,
+        "retries": 5,
+        "dropped": 0,
+        "failed": 0,
+        "database_down": False,
+    }
+    await queue.close()
+
+
+async def test_given_a_write_that_can_never_succeed_then_dropped_and_the_rest_go_on() -> None:
+    applied: list[str] = []
+
+    async def bad() -> None:
+        raise ValueError("ivr step: 'node' must be a non-empty string")
+
+    async def good() -> None:
+        applied.append("good")
+
+    queue = WriteQueue()
+    queue.submit("bad", bad)
+    queue.submit("good", good)
+    await asyncio.wait_for(queue.drained(), 5)
+
+    assert applied == ["good"] and queue.failed == 1 and queue.written == 1
+    await queue.close()
+
+
+async def test_given_a_full_buffer_then_the_oldest_write_is_dropped_and_counted() -> None:
+    db = FlakyDatabase(outage=0)
+    queue = WriteQueue(limit=3)
+    for n in range(5):  # nothing runs until the test yields: the buffer fills
+        queue.submit(f"w{n}", db.write(f"w{n}"))
+    await asyncio.wait_for(queue.drained(), 5)
+
+    assert db.applied == ["w2", "w3", "w4"] and queue.dropped == 2
+    await queue.close()
+
+
+async def test_given_deferred_contact_writes_then_the_record_is_the_same_as_written_directly(
+    store: ContactStore,
+) -> None:
+    writes = DeferredContactWrites(store, WriteQueue())
+    writes.start_contact(
+        contact_id="c1", channel_id="c1", caller="0612345678", dialled="803160", language="it", started_at=T0
+    )
+    writes.update_contact("c1", queue="general", tier="general", queued_at=T0)
+    writes.record_talk_end("c1", T0)
+    path = [{"node": "welcome", "kind": "play", "digits": None, "note": None, "at": T0.isoformat()}]
+    writes.finish_contact(contact_id="c1", ended_at=T0, outcome="answered", ivr_path=path, data={}, language="it")
+    path.clear()  # the call's own list may change afterwards: the write keeps its copy
+    writes.start_contact(  # a retried start after the call ended: changes nothing
+        contact_id="c1", channel_id="c1", caller="0612345678", dialled="803160", language="it", started_at=T0
+    )
+    await writes.queue.drained()
+
+    record = await store.get("c1")
+    assert record is not None
+    assert (record.queue, record.outcome, record.ended_at, record.talk_ended_at) == ("general", "answered", T0, T0)
+    assert [step["node"] for step in record.ivr_path] == ["welcome"]
+    await writes.queue.close()
