@@ -37,7 +37,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 
 if TYPE_CHECKING:
     from contacts.store import ContactStore
@@ -48,13 +48,12 @@ Write = Callable[[], Awaitable[object]]
 
 
 def retryable(exc: BaseException) -> bool:
-    """Errors that may pass: the database is unreachable, locked or restarting."""
-    if isinstance(exc, OperationalError | OSError | ConnectionError | TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated)
-    # asyncpg raises its own errors when the server goes away mid-query
-    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
+    """May this write succeed later? Yes, unless the statement itself is wrong: the database said
+    so (integrity, data or programming errors) or our code did (a bad argument). A connection
+    refused, reset or timed out, or a pool exhausted, in whatever wrapper the driver and SQLAlchemy
+    put it, passes once the database is back, and a write dropped by mistake is a record lost."""
+    never = (IntegrityError, DataError, ProgrammingError, ValueError, TypeError, KeyError, AttributeError)
+    return not isinstance(exc, never)
 
 
 class WriteQueue:
@@ -129,7 +128,7 @@ class WriteQueue:
                     await write()
                 except asyncio.CancelledError:
                     raise
-                except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                except Exception as exc:  # a bug in one write must not stop the others
                     if not retryable(exc):
                         self.failed += 1
                         log.error("record writes: %s failed, dropped: %s", what, exc, exc_info=exc)
@@ -137,14 +136,10 @@ class WriteQueue:
                     self.retries += 1
                     if self.outage_since is None:
                         self.outage_since = loop.time()
-                        log.warning("record writes: database unavailable (%s); buffering", type(exc).__name__)
+                        log.warning("record writes: database unavailable (%s: %s); buffering", type(exc).__name__, exc)
                     await asyncio.sleep(delay)
                     delay = min(self.max_retry, delay * 2)
                     continue
-                except Exception as exc:  # a bug in one write must not stop the others
-                    self.failed += 1
-                    log.error("record writes: %s failed, dropped", what, exc_info=exc)
-                    break
                 if self.outage_since is not None:
                     log.warning(
                         "record writes: database back after %.1f s; %d writes waiting",

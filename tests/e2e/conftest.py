@@ -135,9 +135,14 @@ async def rig(controller: Controller, records: Records) -> AsyncIterator[Control
         busy = {k: health[k] for k in ("calls", "timers", "actions", "actors") if health[k]}
         if health["tasks"] > baseline["tasks"]:
             busy["tasks"] = health["tasks"]
+        writes = health["record_writes"]
+        if writes["pending"] or writes["dropped"] or writes["failed"]:
+            busy["record_writes"] = writes  # every record write landed, none lost
         return None if busy else health
 
-    await wait_for(settled, timeout=20, what="controller idle (no calls, timers, actions, actors, extra tasks)")
+    await wait_for(
+        settled, timeout=20, what="controller idle (no calls, timers, actions, actors, extra tasks, record writes)"
+    )
     settings = controller.settings
 
     async def asterisk_clean() -> bool:
