@@ -19,8 +19,11 @@ run: asterisk
 	$(BIN)/unico run
 
 ## Install what is missing, then every check and test (lint, types, unit, end-to-end on real Asterisk).
+## The tests run in TEST_WORKERS processes (pytest-xdist), each end-to-end worker on its own Asterisk
+## instance and ports (tests/e2e/rig.py slots); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: deps lint
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: deps
 	$(BIN)/ruff check .
@@ -28,10 +31,10 @@ lint: deps
 	$(BIN)/mypy
 
 unit: deps
-	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) tests/unit
 
 e2e: deps
-	$(BIN)/python -m pytest tests/e2e
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests/e2e
 
 check: deps
 	$(BIN)/unico check .

@@ -18,6 +18,10 @@ Key layout (``P`` is the prefix given to ``LiveState``, for example ``"unico:"``
     P owners                hash  call id -> owner controller, for every call the ACD holds
                                   (waiting, ringing or talking), so any process can reach its owner
     P aht:<queue>           str   moving average of handle time, for estimated-wait announcements
+    P epoch                 str   a random marker: a new value means Redis lost its data (rebuild)
+    P lease:<app>           str   the controller commanding that ARI app (``unico.lease``)
+    P session:<id>          str   a queued call's recovery snapshot (JSON, ``unico.recovery``), from
+                                  the moment it enters a queue until it leaves the ACD
 
 Claims (``claim`` / ``release``) are single Lua scripts (EVALSHA, re-loaded on NOSCRIPT by redis-py's
 registered scripts), so several controllers on the same Redis never give one agent two calls nor one
@@ -46,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -56,9 +61,11 @@ from acd.agents import Agent, AgentState, NotReadyReason
 from acd.routing import Route, WaitingCall
 
 _CLAIM: Final = """
--- KEYS: agent hash, call hash, queue zset
--- ARGV: agent id, call id, controller id, fencing token, now, queue name, events channel,
---       then optionally a channel and a message published when the claim wins (the offer to the call's owner)
+-- KEYS: agent hash, call hash, queue zset, then optionally the claimer's lease (unico.lease)
+-- ARGV: agent id, call id, controller id, fencing token, now, queue name, events channel, the lease
+--       value the claimer holds ('' without a lease), then optionally a channel and a message
+--       published when the claim wins (the offer to the call's owner)
+if KEYS[4] and redis.call('GET', KEYS[4]) ~= ARGV[8] then return -1 end
 local agent = redis.call('HMGET', KEYS[1], 'state', 'registered', 'call_id')
 if agent[1] ~= 'ready' or agent[2] ~= '1' or (agent[3] and agent[3] ~= '') then return 0 end
 local call = redis.call('HMGET', KEYS[2], 'status', 'queue')
@@ -70,7 +77,7 @@ redis.call('HSET', KEYS[2], 'status', 'claimed', 'agent', ARGV[1], 'controller',
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('PUBLISH', ARGV[7], 'agent:' .. ARGV[1])
 redis.call('PUBLISH', ARGV[7], 'queue:' .. ARGV[6])
-if ARGV[8] then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
+if ARGV[9] then redis.call('PUBLISH', ARGV[9], ARGV[10]) end
 return 1
 """
 
@@ -129,6 +136,63 @@ redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PUBLISH', ARGV[3], 'agent:' .. ARGV[1])
 return 1
 """
+
+
+_ADOPT: Final = """
+-- KEYS: agent hash, call hash; ARGV: call id, new holder
+if redis.call('HGET', KEYS[1], 'call_id') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'controller', ARGV[2], 'token', '')
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'controller', ARGV[2], 'owner', ARGV[2], 'token', '')
+end
+return 1
+"""
+
+
+_REQUEUE: Final = """
+-- KEYS: call hash, queue zset, owners hash; ARGV: call id, now, events channel, agent key prefix,
+--       then the call's field/value pairs (status waiting, owner ...), its enqueue time, its queue
+-- A claim left on the call (an offer that died with its controller) is withdrawn: the operator is
+-- ready again. Returns the freed operator's id, or ''.
+local freed = ''
+local n = #ARGV
+local agent = redis.call('HGET', KEYS[1], 'agent')
+if redis.call('HGET', KEYS[1], 'status') == 'claimed' and agent and agent ~= '' then
+  local akey = ARGV[4] .. agent
+  if redis.call('HGET', akey, 'call_id') == ARGV[1] then
+    redis.call('HSET', akey, 'state', 'ready', 'reason', '', 'since', ARGV[2], 'call_id', '',
+               'controller', '', 'token', '')
+    redis.call('PUBLISH', ARGV[3], 'agent:' .. agent)
+    freed = agent
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5, n - 2))
+redis.call('ZADD', KEYS[2], ARGV[n - 1], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], redis.call('HGET', KEYS[1], 'owner'))
+redis.call('PUBLISH', ARGV[3], 'queue:' .. ARGV[n])
+return freed
+"""
+
+
+_RESTORE_CLAIM: Final = """
+-- KEYS: agent hash, call hash, owners hash, agents set
+-- ARGV: agent id, call id, controller id, now, events channel, then the call's field/value pairs
+-- (a rebuild after Redis lost them: the call is claimed by the agent, whose phone is ringing)
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('HSET', KEYS[2], 'status', 'claimed', 'agent', ARGV[1], 'controller', ARGV[3], 'token', '')
+redis.call('HSET', KEYS[1], 'state', 'ringing', 'reason', '', 'since', ARGV[4], 'call_id', ARGV[2],
+           'controller', ARGV[3], 'token', '')
+if not redis.call('HGET', KEYS[1], 'registered') then redis.call('HSET', KEYS[1], 'registered', '1') end
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+redis.call('PUBLISH', ARGV[5], 'agent:' .. ARGV[1])
+return 1
+"""
+
+
+class LeaseLost(Exception):
+    """A claim was refused: the claiming controller no longer holds its app's lease."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +290,9 @@ class LiveState:
         self._release = redis.register_script(_RELEASE)
         self._set_agent = redis.register_script(_SET_AGENT)
         self._read = redis.register_script(_READ)
+        self._adopt = redis.register_script(_ADOPT)
+        self._requeue = redis.register_script(_REQUEUE)
+        self._restore_claim = redis.register_script(_RESTORE_CLAIM)
         #: the calls this process wrote (``add_call``, ``update_call``): which agents to read with the
         #: call when routing it, in the same round trip (a hint only: the decision uses what Redis holds)
         self._written: dict[str, WaitingCall] = {}
@@ -308,29 +375,31 @@ class LiveState:
     async def add_call(self, call: WaitingCall) -> None:
         """Put ``call`` in its queue's line, ordered by its (original) enqueue time."""
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                self.call_key(call.call_id),
-                mapping={
-                    "queue": call.queue,
-                    "priority": str(call.priority),
-                    "enqueued_at": repr(call.enqueued_at),
-                    "tier": call.tier,
-                    "requirements": json.dumps(dict(call.requirements), sort_keys=True),
-                    "also": _routes_json(call.also),
-                    "owner": call.owner,
-                    "preferred": call.preferred or "",
-                    "status": "waiting",
-                    "agent": "",
-                    "controller": "",
-                    "token": "",
-                },
-            )
+            fields: dict[Any, Any] = self._call_fields(call)
+            pipe.hset(self.call_key(call.call_id), mapping=fields)
             pipe.zadd(self.queue_key(call.queue), {call.call_id: call.enqueued_at})
             if call.owner:
                 pipe.hset(self.owners_key, call.call_id, call.owner)
             pipe.publish(self.events_channel, f"queue:{call.queue}")
             await pipe.execute()
         self._written[call.call_id] = call
+
+    @staticmethod
+    def _call_fields(call: WaitingCall) -> dict[str, str]:
+        return {
+            "queue": call.queue,
+            "priority": str(call.priority),
+            "enqueued_at": repr(call.enqueued_at),
+            "tier": call.tier,
+            "requirements": json.dumps(dict(call.requirements), sort_keys=True),
+            "also": _routes_json(call.also),
+            "owner": call.owner,
+            "preferred": call.preferred or "",
+            "status": "waiting",
+            "agent": "",
+            "controller": "",
+            "token": "",
+        }
 
     def written_call(self, call_id: str) -> WaitingCall | None:
         """The call as this process last wrote it (``add_call``, ``update_call``), or None."""
@@ -387,10 +456,93 @@ class LiveState:
     async def owner(self, call_id: str) -> str | None:
         return _text(await self._redis.hget(self.owners_key, call_id)) or None
 
+    async def owners_of(self, call_ids: Iterable[str]) -> dict[str, str]:
+        """The owners Redis knows of ``call_ids`` (one round trip); calls without one are left out."""
+        ids = list(call_ids)
+        if not ids:
+            return {}
+        values = await self._redis.hmget(self.owners_key, ids)
+        return {call_id: _text(value) for call_id, value in zip(ids, values, strict=True) if value}
+
     async def forget_call(self, call_id: str) -> None:
         """The call is over: drop it from its line (if still there) and from the owners."""
         await self.remove_call(call_id)
         await self._redis.hdel(self.owners_key, call_id)
+
+    async def requeue(self, call_id: str, call: WaitingCall, *, now: float | None = None) -> str | None:
+        """Put ``call`` back in its line at its original time, whatever Redis held for it: a claim
+        left on it is withdrawn (that operator is ready again, and their id returned). For a
+        controller taking over a waiting call from a dead one, or after Redis lost it."""
+        fields = self._call_fields(call)
+        at = now if now is not None else call.enqueued_at
+        args: list[str] = [call_id, repr(at), self.events_channel, self.agent_key("")]
+        for name, value in fields.items():
+            args += [name, value]
+        args += [repr(call.enqueued_at), call.queue]
+        # a call moved to another queue since: leave no trace in the old line
+        old_queue = await self._call_queue(call_id)
+        if old_queue is not None and old_queue != call.queue:
+            await self._redis.zrem(self.queue_key(old_queue), call_id)
+        freed = _text(
+            await self._requeue(keys=[self.call_key(call_id), self.queue_key(call.queue), self.owners_key], args=args)
+        )
+        self._written[call_id] = call
+        if freed:
+            self._changed(AgentChange(freed, AgentState.READY, None, None, at))
+        return freed or None
+
+    async def restore_claim(self, agent_id: str, call: WaitingCall, controller_id: str, *, now: float) -> None:
+        """Write back a claim Redis lost: ``agent_id`` rings for ``call``, held by ``controller_id``."""
+        args: list[str] = [agent_id, call.call_id, controller_id, repr(now), self.events_channel]
+        for name, value in self._call_fields(call).items():
+            args += [name, value]
+        keys = [self.agent_key(agent_id), self.call_key(call.call_id), self.owners_key, self.agents_key]
+        await self._restore_claim(keys=keys, args=args)
+        self._changed(AgentChange(agent_id, AgentState.RINGING, None, call.call_id, now))
+
+    @property
+    def epoch_key(self) -> str:
+        return f"{self.prefix}epoch"
+
+    async def epoch(self) -> str:
+        """A random marker of this Redis's data: it changes when Redis lost everything (a restart
+        without persistence), which is when every controller must write its part back."""
+        value = _text(await self._redis.get(self.epoch_key))
+        if value:
+            return value
+        await self._redis.set(self.epoch_key, secrets.token_hex(8), nx=True)
+        return _text(await self._redis.get(self.epoch_key))
+
+    # --- call snapshots (unico.recovery) -----------------------------------------------------
+
+    def session_key(self, call_id: str) -> str:
+        return f"{self.prefix}session:{call_id}"
+
+    async def save_session(self, call_id: str, owner: str, snapshot: str) -> None:
+        """Store a queued call's recovery snapshot (``unico.recovery.CallSnapshot`` as JSON) and
+        name its owner, in one round trip."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.session_key(call_id), snapshot)
+            pipe.hset(self.owners_key, call_id, owner)
+            await pipe.execute()
+
+    async def drop_session(self, call_id: str) -> None:
+        await self._redis.delete(self.session_key(call_id))
+
+    async def sessions(self) -> dict[str, str]:
+        """Every stored snapshot by call id (a restarted controller's reconciliation reads them)."""
+        keys = [_text(key) async for key in self._redis.scan_iter(match=self.session_key("*"), count=500)]
+        if not keys:
+            return {}
+        values = await self._redis.mget(keys)
+        start = len(self.session_key(""))
+        return {key[start:]: _text(value) for key, value in zip(keys, values, strict=True) if value is not None}
+
+    async def adopt_claim(self, agent_id: str, call_id: str, controller_id: str) -> bool:
+        """Make ``controller_id`` the holder of ``agent_id``'s claim on ``call_id`` (a controller that
+        took over the call from a dead one); False if the agent no longer holds that call."""
+        keys = [self.agent_key(agent_id), self.call_key(call_id)]
+        return bool(await self._adopt(keys=keys, args=[call_id, controller_id]))
 
     # --- agents in bulk, statistics ----------------------------------------------------------
 
@@ -522,6 +674,7 @@ class LiveState:
         now: float,
         queue: str | None = None,
         notify: tuple[str, str] | None = None,
+        lease: tuple[str, str] | None = None,
     ) -> bool:
         """Atomically give ``call_id`` to ``agent_id``; ``False`` if either is no longer free.
 
@@ -532,13 +685,18 @@ class LiveState:
         ``queue`` is the call's queue as the caller's snapshot saw it: it saves the round trip
         that looks it up, and the claim fails if the call has moved to another queue since.
         ``notify`` is a ``(channel, message)`` the same script publishes if the claim wins: an offer
-        reaches the controller that owns the call within the claim's round trip.
+        reaches the controller that owns the call within the claim's round trip. ``lease`` is the
+        claimer's ``(lease key, value)`` (``unico.lease``): the claim fails, and ``LeaseLost`` is
+        raised, when Redis holds another value there (the claimer was fenced off).
         """
         queue = queue or await self._call_queue(call_id)
         if queue is None:
             return False
+        keys = [self.agent_key(agent_id), self.call_key(call_id), self.queue_key(queue)]
+        if lease is not None:
+            keys.append(lease[0])
         result = await self._claim(
-            keys=[self.agent_key(agent_id), self.call_key(call_id), self.queue_key(queue)],
+            keys=keys,
             args=[
                 agent_id,
                 call_id,
@@ -547,10 +705,13 @@ class LiveState:
                 repr(now),
                 queue,
                 self.events_channel,
+                lease[1] if lease is not None else "",
                 *(notify or ()),
             ],
         )
-        if result:
+        if result == -1:
+            raise LeaseLost(f"claim of {call_id} for {agent_id} refused: {lease[0] if lease else ''} is another's")
+        if result == 1:
             self._changed(AgentChange(agent_id, AgentState.RINGING, None, call_id, now))
         return bool(result)
 

@@ -241,15 +241,17 @@ class Rig:
         return any(c.get("dialplan", {}).get("app_name") == "Queue" for c in channels)
 
     async def member_command(self, verb: str) -> float:
-        sent_at, response = await self.ami.command(f"queue {verb} member {MEMBER} queue {APP_QUEUE_NAME}")
-        text = " ".join(response.output)
-        if "nterface" not in text:  # "Paused interface 'PJSIP/op1001' in queue 'bench' ..."
-            raise BenchError(f"queue {verb} member: unexpected answer {text!r}")
+        # QueuePause needs only the AMI write class "agent"; Command (the whole CLI) is not granted
+        paused = "true" if verb == "pause" else "false"
+        action = {"Action": "QueuePause", "Interface": MEMBER, "Queue": APP_QUEUE_NAME, "Paused": paused}
+        sent_at, response = await self.ami.send(action)
+        if not response.ok:
+            raise BenchError(f"QueuePause {verb}: {response.fields.get('Message', response.fields)}")
         return sent_at
 
     async def member_paused(self) -> bool:
-        _, response = await self.ami.command(f"queue show {APP_QUEUE_NAME}")
-        lines = [line for line in response.output if MEMBER in line]
+        text = await asyncio.to_thread(pbx.cli, self.settings, f"queue show {APP_QUEUE_NAME}")
+        lines = [line for line in text.splitlines() if MEMBER in line]
         return bool(lines) and all("paused" in line.lower() for line in lines)
 
     # --- both ----------------------------------------------------------------------------------

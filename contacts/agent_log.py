@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from acd.agents import AgentState, NotReadyReason
 from acd.live import AgentChange
 from contacts.models import AgentStateSpan, Contact
 from contacts.writer import WriteQueue
@@ -104,6 +105,31 @@ class AgentStateLog:
             )
         self.written += 1
         return True
+
+    async def current(self) -> dict[str, AgentChange]:
+        """Every operator's open span: where each one was last, by this history.
+
+        Redis restarted without its data (``acd.live`` is a rebuildable cache) is rebuilt from
+        here: who was logged in, ready, paused (and why) or in wrap-up.
+        """
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(AgentStateSpan)
+                    .where(AgentStateSpan.ended_at.is_(None))
+                    .order_by(AgentStateSpan.agent, AgentStateSpan.started_at)
+                )
+            ).scalars()
+            result: dict[str, AgentChange] = {}
+            for row in rows:  # the latest open span wins if a crash left two
+                result[row.agent] = AgentChange(
+                    row.agent,
+                    AgentState(row.state),
+                    NotReadyReason(row.reason) if row.reason else None,
+                    row.call_id,
+                    row.started_at.timestamp(),
+                )
+        return result
 
 
 __all__ = ["AgentStateLog"]

@@ -33,6 +33,7 @@ class Outcome(StrEnum):
     ABANDONED_QUEUE = "abandoned_queue"
     CALLBACK = "callback"
     CLOSED = "closed"  # out of office hours / holiday
+    OVERLOAD = "overload"  # over the controller's max_calls: asked to call again later
     ERROR = "error"  # also used to close records a crashed controller left open
 
 

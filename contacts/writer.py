@@ -104,7 +104,8 @@ class WriteQueue:
         if self._task is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.drained(), grace)
+            async with asyncio.timeout(grace):
+                await self.drained()
         self._stopping = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

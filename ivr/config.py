@@ -295,9 +295,10 @@ def _check_references(
             c.error(c.where("numbers", number, "area"), f"calendar {spec.area!r} is not defined")
         if spec.language is not None and spec.language not in languages:
             c.error(c.where("numbers", number, "language"), f"language {spec.language!r} is not in settings.languages")
-    if settings.unknown_number is not None and settings.unknown_number not in node_names:
-        where = c.where("settings", "settings", "unknown_number")
-        c.error(where, f"node {settings.unknown_number!r} is not defined")
+    for key in ("unknown_number", "overload"):
+        name = getattr(settings, key)
+        if name is not None and name not in node_names:
+            c.error(c.where("settings", "settings", key), f"node {name!r} is not defined")
 
     for name, texts in prompts.items():
         for language in sorted(languages - set(texts)):

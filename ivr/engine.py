@@ -271,7 +271,14 @@ class Session:
     def finished(self) -> bool:
         return self.phase is Phase.DONE
 
-    def start(self) -> list[Command]:
+    def start(self, *, overloaded: bool = False) -> list[Command]:
+        """The call arrives. ``overloaded``: the controller is over ``settings.max_calls``, so the
+        caller hears the ``overload`` node (or is hung up) instead of their number's menu."""
+        if overloaded:
+            self.outcome = "overload"
+            if self.config.settings.overload:
+                return self._enter(self.config.settings.overload)
+            return self._hangup("overload")
         number = self.config.numbers.get(self.dialled)
         if number is not None:
             return self._enter(number.entry)
@@ -323,6 +330,83 @@ class Session:
 
     def path_dicts(self) -> list[dict[str, Any]]:
         return [step.to_dict() for step in self.path]
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a restarted controller needs to go on with this call where it was (JSON-ready).
+
+        Only a session handed to the ACD (``QUEUED``) can be restored: in every other phase a
+        prompt, a timer or an action is in flight in this process and cannot be taken over.
+
+        Example::
+
+            saved = session.snapshot()
+            again = Session.restore(config, saved, clock=clock)
+        """
+        return {
+            "call_id": self.call_id,
+            "dialled": self.dialled,
+            "caller": self.caller,
+            "language": self.language,
+            "vars": dict(self.vars),
+            "sensitive": sorted(self._sensitive),
+            "path": self.path_dicts(),
+            "outcome": self.outcome,
+            "recording": self.recording,
+            "phase": self.phase.value,
+            "node": self.node_name,
+            "request": self._request,
+            "seq": self._seq,
+            "visits": self._visits,
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        config: IvrConfig,
+        data: Mapping[str, Any],
+        *,
+        clock: Callable[[], datetime],
+        prompt_base: str = "/unico/default/sounds",
+    ) -> Session:
+        """A session from ``snapshot()``, waiting for the ACD's ``QueueResult`` of its request.
+
+        Raises ``ValueError`` when the snapshot cannot go on under ``config``: not queued, or its
+        queue node is gone (a reload removed it).
+        """
+        if data.get("phase") != Phase.QUEUED.value or not data.get("request"):
+            raise ValueError(f"only a queued session can be restored, not {data.get('phase')!r}")
+        node = config.nodes.get(str(data.get("node")))
+        if not isinstance(node, QueueNode):
+            raise ValueError(f"node {data.get('node')!r} is not a queue node in config {config.version}")
+        session = cls(
+            config,
+            call_id=str(data["call_id"]),
+            dialled=str(data["dialled"]),
+            caller=data.get("caller"),
+            clock=clock,
+            prompt_base=prompt_base,
+            language=str(data["language"]),
+        )
+        session.vars = {str(k): str(v) for k, v in dict(data.get("vars") or {}).items()}
+        session._sensitive = {str(v) for v in data.get("sensitive") or ()}
+        session.path = [
+            Step(
+                str(step["node"]),
+                str(step["kind"]),
+                datetime.fromisoformat(str(step["at"])),
+                step.get("digits"),
+                step.get("note"),
+            )
+            for step in data.get("path") or ()
+        ]
+        session.outcome = data.get("outcome")
+        session.recording = data.get("recording")
+        session.phase = Phase.QUEUED
+        session.node_name = str(data["node"])
+        session._request = str(data["request"])
+        session._seq = int(data.get("seq") or 0)
+        session._visits = int(data.get("visits") or 0)
+        return session
 
     def public_vars(self) -> dict[str, str]:
         """Collected values with sensitive ones masked, for records and logs."""

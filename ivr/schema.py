@@ -246,6 +246,11 @@ class DialplanSettings(BaseModel):
     unknown_number: NodeName | None = None
     #: a flow that visits more nodes than this in one call is cut off (a loop in the YAML)
     max_node_visits: Annotated[int, Field(ge=10, le=10_000)] = 300
+    #: calls one controller handles at once (IVR, queues, conversations); a caller beyond it hears
+    #: the ``overload`` node (or is hung up) instead of the IVR: admission control for a burst
+    max_calls: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    #: node for callers over ``max_calls`` (a short "please call again later")
+    overload: NodeName | None = None
 
     @model_validator(mode="after")
     def _default_in_languages(self) -> DialplanSettings:

@@ -23,6 +23,18 @@ import yaml
 
 PathKey = tuple[str | int, ...]
 
+# Bounds for one admin-edited file (reference/reliability.md F10: "yaml.safe_load with size/alias
+# limits"). The shipped files hold a few hundred values in a few KB; these stop what no admin
+# writes by hand before it takes the memory or the stack of the controller that (re)loads it:
+# - a pasted dump: MAX_FILE_BYTES;
+# - an alias bomb ("billion laughs"): a few lines where each list repeats the previous one nine
+#   times expand to 9^n values, so values are counted as they are built (MAX_VALUES);
+# - nesting deeper than any config ("[[[[..."): PyYAML composes recursively and would raise
+#   RecursionError, so depth is checked on the parser's events first (MAX_DEPTH).
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_VALUES = 200_000
+MAX_DEPTH = 64
+
 
 @dataclass(frozen=True, slots=True)
 class Location:
@@ -74,6 +86,9 @@ def load_yaml(file: Path) -> YamlDocument:
     PyYAML silently accepts, are an error: the second one would otherwise win without a word.
     """
     try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(Location(file, 1), f"file too large: {size} bytes, at most {MAX_FILE_BYTES}")
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(Location(file, 1), f"cannot read file: {exc}") from None
@@ -83,6 +98,7 @@ def load_yaml(file: Path) -> YamlDocument:
     except yaml.YAMLError as exc:
         raise ConfigError(Location(file, _line_of(exc, text)), f"YAML error: {_first_line(exc)}") from None
     try:
+        _check_depth(file, text)
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -100,6 +116,23 @@ def load_yaml(file: Path) -> YamlDocument:
     return doc
 
 
+def _check_depth(file: Path, text: str) -> None:
+    """Raise ConfigError at the first collection nested more than MAX_DEPTH deep.
+
+    The parser yields events without recursion, so this is safe on any input; its YAML errors
+    propagate as they would from composing.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise ConfigError(Location(file, line), f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def _line_of(exc: yaml.YAMLError, text: str) -> int:
     """The 1-based line of a reader error (it gives a character position, not a mark), else 1."""
     position = getattr(exc, "position", None)
@@ -111,6 +144,11 @@ def _first_line(exc: yaml.YAMLError) -> str:
 
 
 def _build(node: yaml.Node, path: PathKey, doc: YamlDocument, loader: yaml.SafeLoader) -> Any:
+    if len(doc.lines) >= MAX_VALUES:  # one entry per value built, aliases expanded
+        raise ConfigError(
+            Location(doc.file, node.start_mark.line + 1),
+            f"more than {MAX_VALUES} values (aliases that repeat aliases expand to a huge document)",
+        )
     doc.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}

@@ -22,6 +22,7 @@ removed after a call whose sipp exit code is 0 unless ``keep_artifacts=True``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import os
 import random
@@ -105,8 +106,12 @@ class Call:
     answer_timeout_ms: int = 10_000
     #: (user, password): answer the 401 digest challenge, as an operator's softphone calling out
     auth: tuple[str, str] | None = field(default=None, repr=False)
+    #: the source address of SIP and RTP; any 127.x.y.z works on Linux without an alias, e.g.
+    #: "127.0.0.2" for a peer that is neither the carrier nor an operator's network
+    local_ip: str = "127.0.0.1"
     _steps: list[_Step] = field(default_factory=list)
-    _rtp_events: list[tuple[int, int]] = field(default_factory=list)  # (event, duration_ms)
+    # one pcap each: (events, duration_ms, gap_ms); one event for dtmf(), many for dtmf_burst()
+    _rtp_events: list[tuple[tuple[int, ...], int, int]] = field(default_factory=list)
     _cseq: int = 1
 
     # --- steps --------------------------------------------------------------------------------
@@ -142,7 +147,7 @@ class Call:
                 event = RFC4733_EVENTS.get(digit.upper())
                 if event is None:
                     raise SippError(f"not a DTMF digit: {digit!r}")
-                self._rtp_events.append((event, duration_ms))
+                self._rtp_events.append(((event,), duration_ms, 0))
                 index = len(self._rtp_events) - 1
                 # play_pcap_audio is asynchronous and a new one cancels the running one: wait for
                 # the pcap (duration + 3 end packets) plus the gap before the next digit.
@@ -157,6 +162,37 @@ class Call:
                 )
             else:
                 raise SippError(f"unknown DTMF mode {mode!r}")
+        return self
+
+    def dtmf_burst(self, digits: str, duration_ms: int = 40, gap_ms: int = 20) -> Call:
+        """Send ``digits`` as RFC 4733 events back to back from one pcap: a DTMF flood.
+
+        :meth:`dtmf` replays one pcap per digit and waits for it; a burst is one replay, each
+        digit taking (``duration_ms`` rounded to 20 ms) + 20 ms of end packets + ``gap_ms``: 300
+        digits of 20 ms with no gap leave in 12 s. Asterisk 22.10 hands them to ARI at about that
+        rate (one ``ChannelDtmfReceived`` every ~40 ms), but with gaps this short it reports some
+        digits twice and drops others (its ``mindtmfduration`` emulation): send one repeated
+        digit, or assert on bounds rather than on the exact digits.
+        """
+        events = []
+        for digit in digits:
+            event = RFC4733_EVENTS.get(digit.upper())
+            if event is None:
+                raise SippError(f"not a DTMF digit: {digit!r}")
+            events.append(event)
+        if not events:
+            return self
+        self._rtp_events.append((tuple(events), duration_ms, gap_ms))
+        index = len(self._rtp_events) - 1
+        wait = len(events) * _burst_slot_ms(duration_ms, gap_ms) + 60
+        self._steps.append(
+            _Step(
+                f'<nop><action><exec play_pcap_audio="@PCAP{index}@"/>'
+                f'<log message="DTMF_BURST {len(events)}"/></action></nop>'
+                f'<pause milliseconds="{wait}"/>',
+                wait / 1000,
+            )
+        )
         return self
 
     def play_audio(self, pcap: Path = G711A_PCAP, wait: bool = True) -> Call:
@@ -198,11 +234,11 @@ class Call:
         previous digit's (e.g. "1" after "0", "3" after "9") are lost.
         """
         seq, timestamp, ssrc = 1000, 160_000, 0x554E4943
-        for index, (event, duration_ms) in enumerate(self._rtp_events):
-            seq = write_dtmf_pcap(
-                folder / f"dtmf-{index}.pcap", event, duration_ms, seq=seq, timestamp=timestamp, ssrc=ssrc
+        for index, (events, duration_ms, gap_ms) in enumerate(self._rtp_events):
+            seq = write_dtmf_burst_pcap(
+                folder / f"dtmf-{index}.pcap", events, duration_ms, gap_ms, seq=seq, timestamp=timestamp, ssrc=ssrc
             )
-            timestamp += 8 * 2000  # 2 s later in RTP time: always "a new event" for Asterisk
+            timestamp += 8 * 2000 * len(events)  # 2 s of RTP time per digit: always "a new event"
 
     def scenario_xml(self, pcap_dir: Path | None = None) -> str:
         """The sipp scenario; RFC 4733 digits refer to ``pcap_dir/dtmf-<n>.pcap``."""
@@ -427,9 +463,9 @@ Duration={duration_ms}
             "-l",
             "1",
             "-i",
-            "127.0.0.1",
+            self.local_ip,
             "-p",
-            str(free_udp_port()),
+            str(free_udp_port(self.local_ip)),
             "-mp",
             str(free_media_port()),
             "-nostdin",
@@ -522,21 +558,42 @@ def write_dtmf_pcap(path: Path, event: int, duration_ms: int, *, seq: int, times
     sipp replays it from the call's media port to the media address in Asterisk's SDP. Returns
     the next free RTP sequence number.
     """
+    return write_dtmf_burst_pcap(path, (event,), duration_ms, 0, seq=seq, timestamp=timestamp, ssrc=ssrc)
+
+
+def _burst_slot_ms(duration_ms: int, gap_ms: int) -> int:
+    """Milliseconds one digit of a burst takes: its 20 ms packets, the end packets' 20 ms, the gap."""
+    return max(1, duration_ms // 20) * 20 + 20 + gap_ms
+
+
+def write_dtmf_burst_pcap(
+    path: Path, events: tuple[int, ...], duration_ms: int, gap_ms: int, *, seq: int, timestamp: int, ssrc: int
+) -> int:
+    """RFC 4733 digits one after the other in one pcap, as :func:`write_dtmf_pcap` writes one.
+
+    Each digit is a new event with its own RTP timestamp, :func:`_burst_slot_ms` after the
+    previous one in both RTP and pcap time. Returns the next free sequence number.
+    """
     packets = []
     steps = max(1, duration_ms // 20)
-    for n in range(steps + 3):
-        end = n >= steps
-        duration = min(n + 1, steps) * 160  # in 8 kHz samples
-        header = struct.pack(
-            "!BBHII",
-            0x80,
-            (0x80 if n == 0 else 0) | DTMF_PAYLOAD_TYPE,
-            (seq + n) & 0xFFFF,
-            timestamp & 0xFFFFFFFF,
-            ssrc,
-        )
-        payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
-        packets.append((n * 0.02 if not end else steps * 0.02, header + payload))
+    start = 0.0
+    for index, event in enumerate(events):
+        stamp = timestamp + index * 8 * _burst_slot_ms(duration_ms, gap_ms)  # RTP time = pcap time
+        for n in range(steps + 3):
+            end = n >= steps
+            duration = min(n + 1, steps) * 160  # in 8 kHz samples
+            header = struct.pack(
+                "!BBHII",
+                0x80,
+                (0x80 if n == 0 else 0) | DTMF_PAYLOAD_TYPE,
+                seq & 0xFFFF,
+                stamp & 0xFFFFFFFF,
+                ssrc,
+            )
+            seq += 1
+            payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
+            packets.append((start + (n * 0.02 if not end else steps * 0.02), header + payload))
+        start += _burst_slot_ms(duration_ms, gap_ms) / 1000
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
     for offset, rtp in packets:
         udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
@@ -559,7 +616,7 @@ def write_dtmf_pcap(path: Path, event: int, duration_ms: int, *, seq: int, times
         micros = round((offset % 1) * 1e6)
         out += struct.pack("<IIII", seconds, micros, len(frame), len(frame)) + frame
     path.write_bytes(bytes(out))
-    return seq + len(packets)
+    return seq
 
 
 def _ip_checksum(header: bytes) -> int:
@@ -569,28 +626,62 @@ def _ip_checksum(header: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def free_udp_port() -> int:
-    """A UDP port free on 127.0.0.1 right now (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def rig_slot() -> int:
+    """The test rig's slot (0..9): ``UNICO_E2E_SLOT``, else the pytest-xdist worker's number (gw0,
+    gw1 ...) plus ``UNICO_E2E_SLOT_BASE``. Ports and Asterisk instances are split by slot, so
+    parallel workers never pick the same one."""
+    explicit = os.environ.get("UNICO_E2E_SLOT")
+    if explicit:
+        return int(explicit)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return int(os.environ.get("UNICO_E2E_SLOT_BASE", "0")) + index
+
+
+# sipp's ports stay out of the kernel's ephemeral range (32768-60999 on Debian: another process's
+# port 0 could land on a port we chose, between our check and sipp's bind) and out of Asterisk's
+# RTP range (20000-29999, asterisk-conf/rtp.conf); each slot has its own share.
+_SIP_PORTS_PER_SLOT = 270  # 30000-32699 for slots 0..9
+_MEDIA_PORTS_PER_SLOT = 450  # 61000-65499 for slots 0..9
+
+
+def _bindable(host: str, ports: range) -> bool:
+    socks = []
+    try:
+        for port in ports:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks.append(sock)
+            sock.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+#: ports handed out lately by this process: a sipp started a moment ago may not have bound its
+#: port yet, so the same port is not handed out again before the others in the share
+_handed: collections.deque[int] = collections.deque(maxlen=120)
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A UDP port free on ``host`` right now, from this slot's share (see above)."""
+    first = 30000 + _SIP_PORTS_PER_SLOT * (rig_slot() % 10)
+    for _ in range(500):
+        port = random.randrange(first, first + _SIP_PORTS_PER_SLOT)
+        if port not in _handed and _bindable(host, range(port, port + 1)):
+            _handed.append(port)
+            return port
+    raise SippError("no free SIP port in this slot's range")
 
 
 def free_media_port() -> int:
     """An even port with the next three free: sipp binds -mp and -mp+2 (video), RTCP uses +1."""
+    first = 61000 + _MEDIA_PORTS_PER_SLOT * (rig_slot() % 10)
     for _ in range(200):
-        base = random.randrange(40000, 59996, 2)
-        socks = []
-        try:
-            for offset in range(4):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.bind(("0.0.0.0", base + offset))
+        base = random.randrange(first, first + _MEDIA_PORTS_PER_SLOT - 4, 4)
+        if base not in _handed and _bindable("0.0.0.0", range(base, base + 4)):
+            _handed.append(base)
             return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
     raise SippError("no free media port range found")

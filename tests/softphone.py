@@ -173,6 +173,9 @@ class Softphone:
     artifacts_root: Path = ARTIFACTS
     uas_port: int = field(default_factory=free_udp_port)
     media_port: int = field(default_factory=free_media_port)
+    #: the softphone's own address (SIP and RTP); e.g. "127.0.0.2" for a phone outside the
+    #: operators' permitted networks (any 127.x.y.z works on Linux without an alias)
+    local_ip: str = "127.0.0.1"
     events: list[Event] = field(default_factory=list, init=False)
     registered: bool = field(default=False, init=False)
     mode: Mode | None = field(default=None, init=False)
@@ -189,7 +192,7 @@ class Softphone:
     @property
     def contact(self) -> str:
         """The contact this softphone registers (and the address Asterisk sends INVITEs to)."""
-        return f"sip:{self.op_id}@127.0.0.1:{self.uas_port}"
+        return f"sip:{self.op_id}@{self.local_ip}:{self.uas_port}"
 
     @property
     def artifacts(self) -> Path | None:
@@ -313,7 +316,7 @@ class Softphone:
 
     async def unregister(self, timeout: float = 5.0) -> None:
         """Remove the registration (``Contact: *``, ``Expires: 0``); a running UAS keeps running."""
-        await self._register(0, free_udp_port(), timeout)
+        await self._register(0, free_udp_port(self.local_ip), timeout)
         self.registered = False
 
     async def _register(self, expires: int, local_port: int, timeout: float) -> None:
@@ -327,7 +330,7 @@ class Softphone:
             "-m",
             "1",
             "-i",
-            "127.0.0.1",
+            self.local_ip,
             "-p",
             str(local_port),
             "-mp",
@@ -441,7 +444,7 @@ REGISTER {uri} SIP/2.0
             "-sf",
             str(run.path("xml")),
             "-i",
-            "127.0.0.1",
+            self.local_ip,
             "-p",
             str(self.uas_port),
             "-mp",
@@ -454,7 +457,7 @@ REGISTER {uri} SIP/2.0
         self._uas, self.mode, self._ring_ms, self._talk_ms = run, mode, ring_ms, talk_ms
         assert run.process is not None
         deadline = time.monotonic() + 5
-        while run.process.returncode is None and not _udp_port_taken(self.uas_port):
+        while run.process.returncode is None and not _udp_port_taken(self.uas_port, self.local_ip):
             if time.monotonic() > deadline:
                 await self.stop()
                 raise SoftphoneError(f"{self.op_id}: sipp did not bind port {self.uas_port}\n{self.explain()}")
@@ -553,7 +556,7 @@ REGISTER {uri} SIP/2.0
             if answer is not None:
                 message = (
                     f"BYE {answer.detail[0]} SIP/2.0\r\n"
-                    f"Via: SIP/2.0/UDP 127.0.0.1:{self.uas_port};rport;branch=z9hG4bK-{secrets.token_hex(8)}\r\n"
+                    f"Via: SIP/2.0/UDP {self.local_ip}:{self.uas_port};rport;branch=z9hG4bK-{secrets.token_hex(8)}\r\n"
                     f"From: {to};tag={tag}\r\nTo: {from_}\r\nCall-ID: {call_id}\r\nCSeq: 2 BYE\r\n"
                 )
             else:
@@ -566,9 +569,9 @@ REGISTER {uri} SIP/2.0
         ended: list[str] = []
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             try:
-                sock.bind(("127.0.0.1", self.uas_port))
+                sock.bind((self.local_ip, self.uas_port))
             except OSError:
-                sock.bind(("127.0.0.1", 0))  # taken again: BYEs still get their 200 (rport)
+                sock.bind((self.local_ip, 0))  # taken again: BYEs still get their 200 (rport)
             deadline = time.monotonic() + 2.0
             resend = 0.0
             while pending and (now := time.monotonic()) < deadline:
@@ -774,10 +777,10 @@ async def _spawn(run: _Run, command: list[str]) -> None:
         )
 
 
-def _udp_port_taken(port: int) -> bool:
+def _udp_port_taken(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return True
         return False

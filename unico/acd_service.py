@@ -35,7 +35,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ from acd.agents import (
     AgentState,
     Event,
     Force,
+    Hangup,
     HealLimits,
     IllegalTransition,
     Login,
@@ -60,7 +61,7 @@ from acd.agents import (
     apply,
     heal,
 )
-from acd.live import AgentChange, LiveState
+from acd.live import AgentChange, LeaseLost, LiveState
 from acd.queues import QueueSpec, requirements_at
 from acd.roster import OperatorSpec
 from acd.routing import OperatorView, Route, RoutingStrategy, WaitingCall, best_call, best_operator, can_serve
@@ -70,6 +71,9 @@ log = logging.getLogger(__name__)
 
 #: handle time assumed for estimated-wait announcements until a queue has history (seconds)
 DEFAULT_HANDLE_TIME = 180.0
+#: seconds an operator may be on a call without an owner in Redis before the sweep frees them (a
+#: controller that rebuilds after a Redis restart writes its owners back within a sweep or two)
+ORPHAN_GRACE = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +141,17 @@ class AcdService:
         heal_limits: HealLimits | None = None,
         sweep_interval: float = 1.0,
         on_agent: Callable[[AgentChange], None] | None = None,
+        lease: Callable[[], tuple[str, str] | None] | None = None,
+        on_redis_lost: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.redis = redis
+        #: ``(lease key, value)`` while this process holds its app's lease, else None; None for
+        #: ``lease`` itself means no lease is used (``unico.lease``)
+        self.lease = lease
+        #: Redis lost its data (restarted without persistence): write back what this process knows
+        self.on_redis_lost = on_redis_lost
+        self._epoch = ""
+        self.rebuilds = 0
         self.live = LiveState(redis, prefix, on_agent=on_agent)
         self.prefix = prefix
         self.controller_id = controller_id
@@ -168,6 +181,7 @@ class AcdService:
 
     async def start(self) -> None:
         await self.redis.ping()
+        self._epoch = await self.live.epoch()
         await self.sync_roster()
         self._pubsub = self.redis.pubsub()
         await self._pubsub.subscribe(self.channel_for(self.controller_id))
@@ -411,7 +425,19 @@ class AcdService:
         offer = Offer(call.call_id, agent_id, reason)
         # another controller's call hears of its offer from the claim script: no second round trip
         notify = None if owner == self.controller_id else (self.channel_for(owner), _encode(offer))
-        if not await self.live.claim(agent_id, call.call_id, owner, now=self.clock(), queue=call.queue, notify=notify):
+        lease = None
+        if self.lease is not None:
+            lease = self.lease()
+            if lease is None:
+                return False  # a standby (or a fenced-off controller) offers nothing
+        try:
+            won = await self.live.claim(
+                agent_id, call.call_id, owner, now=self.clock(), queue=call.queue, notify=notify, lease=lease
+            )
+        except LeaseLost as exc:
+            log.error("routing: %s", exc)
+            return False
+        if not won:
             self.claims_lost += 1
             return False
         self.decisions += 1
@@ -546,10 +572,26 @@ class AcdService:
             except Exception as exc:  # noqa: BLE001 - the next sweep tries again
                 log.warning("acd: sweep failed: %s", exc)
 
+    async def check_epoch(self) -> bool:
+        """True (once) when Redis lost its data since the last look; the lost state is then
+        written back: the roster's operators, then what ``on_redis_lost`` knows."""
+        epoch = await self.live.epoch()
+        if epoch == self._epoch:
+            return False
+        log.warning("acd: Redis lost the live state (epoch %s -> %s): rebuilding", self._epoch, epoch)
+        self._epoch = epoch
+        self.rebuilds += 1
+        if self.on_redis_lost is not None:
+            await self.on_redis_lost()
+        await self.sync_roster()
+        return True
+
     async def sweep(self) -> None:
         """Heal stuck states and re-route ready operators (a safety net, not the routing path)."""
+        await self.check_epoch()
         now = self.clock()
         agents = await self.live.agents(self.config.operators)
+        await self._heal_orphans(agents.values(), now)
         anyone_waiting: bool | None = None
         for agent in agents.values():
             event = heal(agent, now, self._limits_for(agent))
@@ -560,6 +602,21 @@ class AcdService:
                     anyone_waiting = bool(await self.live.snapshot_waiting(self.config.queues))
                 if anyone_waiting:
                     await self.route_agent(agent.id)
+
+    async def _heal_orphans(self, agents: Iterable[Agent], now: float) -> None:
+        """An operator on a call no controller holds (its owner entry is gone: the call ended
+        while Redis or its controller lost track) goes to wrap-up after a grace period."""
+        talking = [a for a in agents if a.state is AgentState.ON_CALL and a.call_id and now - a.since > ORPHAN_GRACE]
+        if not talking:
+            return
+        owners = await self.live.owners_of(a.call_id for a in talking if a.call_id)
+        for agent in talking:
+            if agent.call_id in owners:
+                continue
+            log.warning("agent %s: on call %s that no controller holds, healing", agent.id, agent.call_id)
+            new, _ = apply(agent, Hangup(wrapup_s=0), self.clock())
+            if await self.live.set_agent(new, expected=agent.state):
+                self.start_wrapup(agent.id, 0)
 
     def _limits_for(self, agent: Agent) -> HealLimits:
         """The longest ring and wrap-up any queue allows, plus the grace: beyond that, stuck."""

@@ -28,6 +28,7 @@ from ivr.config import IvrConfig
 from unico.acd_service import AcdService, CallMessage, Offer
 from unico.ari import AriRest, gone_ok
 from unico.queued_call import QueuedCall, QueueTimer
+from unico.recovery import CallSnapshot, CustomerSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class CallStats:
     started: int = 0
     finished: int = 0
     errors: int = 0
+    #: callers over max_calls, sent to the overload node
+    overloaded: int = 0
 
 
 class CustomerInfo(Protocol):
@@ -130,17 +133,24 @@ class IvrCall:
         self.ivr_ended_at: datetime | None = None
         self.queued: QueuedCall | None = None
         self.customer: CustomerInfo | None = None
+        #: turned away by admission control (``settings.max_calls``): only the overload node
+        self.overloaded = False
 
     @property
     def closed(self) -> bool:
         return self._closed
 
-    async def start(self, *, answer: bool = True) -> None:
+    async def start(self, *, answer: bool = True, overloaded: bool = False) -> None:
+        """The caller arrived. ``overloaded`` (over the dialplan's ``max_calls``): no customer
+        lookup, no IVR, only the ``overload`` node; the record says ``overload``."""
         stats = self.deps.stats
         stats.calls += 1
         stats.started += 1
         session = self.session
-        self.customer = await self._lookup(session.caller)
+        if overloaded:
+            stats.overloaded += 1
+        else:
+            self.customer = await self._lookup(session.caller)
         if self.customer is not None:
             language = self.customer.language
             if language and language in session.config.settings.languages:
@@ -170,14 +180,15 @@ class IvrCall:
                 log.info("call %s: answer failed (%s), closing", self.channel_id, exc)
                 await self.close()
                 return
-        await self._run(session.start())
+        await self._run(session.start(overloaded=overloaded))
 
     async def _lookup(self, caller: str | None) -> CustomerInfo | None:
         lookup = self.deps.lookup
         if lookup is None or not caller:
             return None
         try:
-            return await asyncio.wait_for(lookup(caller), self.deps.lookup_timeout)
+            async with asyncio.timeout(self.deps.lookup_timeout):
+                return await lookup(caller)
         except Exception as exc:  # noqa: BLE001 - a guest call beats no call
             log.warning("call %s: customer lookup failed (%s), serving as a guest", self.channel_id, type(exc).__name__)
             return None
@@ -230,7 +241,145 @@ class IvrCall:
             return
         self._closed = True
         self._stop_work()
+        if self.queued is not None:
+            self.queued.close()  # its timers too: the next controller arms its own
         self.deps.stats.calls -= 1
+
+    # --- recovery (unico.recovery) ---------------------------------------------------------------
+
+    def snapshot(self) -> CallSnapshot | None:
+        """What a restarted controller needs to go on with this call; None unless it is queued."""
+        queued = self.queued
+        acd = self.deps.acd
+        if queued is None or acd is None:
+            return None
+        customer = self.customer
+        return CallSnapshot(
+            call_id=self.channel_id,
+            app=self.deps.app,
+            owner=acd.controller_id,
+            saved_at=acd.clock(),
+            session=self.session.snapshot(),
+            started_at=self.started_at.isoformat(),
+            ivr_ended_at=self.ivr_ended_at.isoformat() if self.ivr_ended_at is not None else None,
+            customer=CustomerSnapshot(
+                id=customer.id,
+                segment=customer.segment,
+                language=customer.language,
+                last_operator=customer.last_operator,
+            )
+            if customer is not None
+            else None,
+            queue=queued.snapshot(),
+        )
+
+    async def save_snapshot(self) -> None:
+        """Store the snapshot in Redis (each step of the queue treatment calls this). A Redis
+        failure costs the call nothing but its recoverability, so it is logged, not raised."""
+        snapshot = self.snapshot()
+        acd = self.deps.acd
+        if snapshot is None or acd is None:
+            return
+        try:
+            await acd.live.save_session(self.channel_id, acd.controller_id, snapshot.to_json())
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.warning("call %s: cannot save its recovery snapshot: %s", self.channel_id, exc)
+
+    async def drop_snapshot(self) -> None:
+        acd = self.deps.acd
+        if acd is None:
+            return
+        try:
+            await acd.live.drop_session(self.channel_id)
+        except Exception as exc:  # noqa: BLE001 - a stale snapshot is cleared by the next reconcile
+            log.warning("call %s: cannot drop its recovery snapshot: %s", self.channel_id, exc)
+
+    @classmethod
+    def recovered(cls, deps: CallDeps, config: IvrConfig, saved: CallSnapshot) -> IvrCall:
+        """The call as ``saved`` left it (``resume`` or ``left_behind`` goes on). Raises
+        ``ValueError`` when the snapshot cannot go on under ``config`` (its queue node is gone)."""
+        session = engine.Session.restore(config, saved.session, clock=deps.clock, prompt_base=deps.prompt_base)
+        if saved.queue.queue not in config.queues or deps.acd is None:
+            raise ValueError(f"queue {saved.queue.queue!r} is not served here")
+        call = cls(deps, config, channel_id=saved.call_id, dialled=session.dialled, caller=session.caller)
+        call.session = session
+        call.started_at = datetime.fromisoformat(saved.started_at)
+        call.ivr_ended_at = datetime.fromisoformat(saved.ivr_ended_at) if saved.ivr_ended_at else None
+        call.customer = saved.customer
+        call.queued = QueuedCall.restore(call, deps.acd, saved.queue)
+        return call
+
+    def _rewrite_record(self) -> None:
+        """The contact row as far as the snapshot knows it: the process that died may not have
+        landed its last writes (each write is idempotent, so landing twice changes nothing)."""
+        queued = self.queued
+        session = self.session
+        records = self.deps.records
+        records.start_contact(
+            contact_id=self.contact_id,
+            channel_id=self.channel_id,
+            caller=session.caller,
+            dialled=session.dialled,
+            language=session.language,
+            started_at=self.started_at,
+            node=self.deps.node,
+        )
+        if self.customer is not None:
+            records.link_customer(self.contact_id, self.customer.id)
+        if queued is None:
+            return
+        answered = queued.state.value == "talking" and queued.agent_id is not None
+        records.update_contact(
+            self.contact_id,
+            queue=queued.queue,
+            tier=queued.spec.tier,
+            queued_at=queued.queued_wall,
+            operator=queued.agent_id if answered else None,
+            routing_reason=queued.reason if answered else None,
+            answered_at=queued.answered_wall if answered else None,
+            estimated_wait=queued.estimated_wait,
+        )
+
+    async def resume(self, *, leg_alive: bool, bridge_alive: bool) -> None:
+        """Go on with a call a dead controller left in a queue; the caller is still connected."""
+        self.deps.stats.calls += 1
+        self.deps.stats.started += 1
+        self._rewrite_record()
+        assert self.queued is not None
+        log.info("call %s: recovered in %s, %s", self.channel_id, self.queued.queue, self.queued.state.value)
+        await self.queued.resume(leg_alive=leg_alive, bridge_alive=bridge_alive)
+
+    async def left_behind(self) -> None:
+        """The caller of a recovered call hung up while no controller listened: close it now."""
+        self.deps.stats.calls += 1
+        self.deps.stats.started += 1
+        self._rewrite_record()
+        assert self.queued is not None
+        queued, self.queued = self.queued, None
+        self._closed = True
+        self.session.handle(engine.HungUp())
+        try:
+            await queued.left_behind()
+        except Exception:
+            self.deps.stats.errors += 1
+            log.exception("call %s: ACD clean-up of a call left behind failed", self.channel_id)
+        await self.drop_snapshot()
+        now = self.deps.clock()
+        try:
+            self.deps.records.finish_contact(
+                contact_id=self.contact_id,
+                ended_at=now,
+                outcome=self.session.outcome or "abandoned_queue",
+                ivr_path=self.session.path_dicts(),
+                data=self.session.public_vars(),
+                language=self.session.language,
+                recording=self.session.recording,
+                ivr_ended_at=self.ivr_ended_at or now,
+            )
+        finally:
+            self.deps.stats.calls -= 1
+            self.deps.stats.finished += 1
+        log.info("call %s: closed after the caller left unheard, outcome %s", self.channel_id, self.session.outcome)
 
     # --- the ACD's part -------------------------------------------------------------------------
 
@@ -386,7 +535,8 @@ class IvrCall:
                     caller=self.session.caller,
                     services=self.deps.services,
                 )
-                result = await asyncio.wait_for(spec.func(ctx, command.args), command.timeout)
+                async with asyncio.timeout(command.timeout):
+                    result = await spec.func(ctx, command.args)
                 event = engine.ActionDone(command.request_id, result.result, dict(result.values))
             except asyncio.CancelledError:
                 raise

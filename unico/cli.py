@@ -8,6 +8,7 @@ unico db upgrade                  apply database migrations (safe on every start
 unico prompts render              render text prompts to recordings/tts/
 unico parcels set CODE STATUS     demo data for the parcel-tracking self-service
 unico reload                      ask the running controller to reload its config
+unico settings                    the effective settings, secrets shown as ****
 unico plan [--history CSV | --forecast CSV | --contacts]   workforce plan (docs/wfm.md)
 unico customers import FILE.csv [--skip-invalid]          customers, all or nothing (docs/complaints.md)
 unico customer export|erase PHONE_OR_ID                   GDPR access (JSON) and erasure
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         return _render(settings)
     if args.command == "reload":
         return _reload(settings)
+    if args.command == "settings":
+        print(settings_dump(settings))
+        return 0
     if args.command == "users":
         from unico.api.users_cli import run_users
 
@@ -113,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     parcels.add_argument("status")
     parcels.add_argument("--detail")
     sub.add_parser("reload", help="reload the running controller's configuration")
+    sub.add_parser("settings", help="print the effective settings (secrets masked)")
     _add_plan(sub)
     _add_privacy(sub)
     from unico.api.users_cli import add_users_parser
@@ -265,6 +270,59 @@ def _asterisk(settings: object, action: str, rest: list[str]) -> int:
         print(f"asterisk {action}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def settings_dump(settings: object) -> str:
+    """The effective settings as ``UNICO_<KEY>=value`` lines, as an admin would set them.
+
+    Secrets print as ``****`` (``(unset)`` when empty) and so does the password inside a URL
+    (``postgresql+asyncpg://unico:****@db/unico``), so the output can go into a ticket.
+
+    Example::
+
+        print(settings_dump(load_settings()))    # UNICO_ARI_PASSWORD=****  ...
+    """
+    from pydantic import SecretStr
+
+    from unico.settings import Settings
+
+    assert isinstance(settings, Settings)
+    lines = []
+    for name in sorted(Settings.model_fields):
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            shown = MASK if value.get_secret_value() else "(unset)"
+        elif value is None:
+            shown = ""
+        elif isinstance(value, dict):
+            shown = json.dumps(value, sort_keys=True)
+        elif isinstance(value, bool):
+            shown = "true" if value else "false"
+        else:
+            shown = _mask_url_password(str(value))
+        lines.append(f"UNICO_{name.upper()}={shown}")
+    return "\n".join(lines)
+
+
+MASK = "****"
+
+
+def _mask_url_password(value: str) -> str:
+    """``scheme://user:secret@host/...`` -> ``scheme://user:****@host/...``; other text unchanged."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return value
+    if not password:
+        return value
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
 
 
 def _render(settings: object) -> int:

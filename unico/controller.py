@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from acd.agents import Agent, AgentState
 from contacts import AgentStateLog, ContactStore, CustomerStore, IvrServices, RetentionPolicy, deadlines, purge
 from contacts.writer import DeferredContactWrites, WriteQueue
 from ivr import engine
@@ -28,8 +30,10 @@ from ivr.source import ConfigErrors
 from ivr.tts import TtsError, render_prompts
 from unico.acd_service import AcdService, CallMessage
 from unico.ari import (
+    ApplicationReplaced,
     AriEventStream,
     AriRest,
+    Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
@@ -48,7 +52,10 @@ from unico.ari import (
 )
 from unico.calls import CallDeps, CallStats, Internal, IvrCall, utc_now
 from unico.feature_codes import FeatureCodeCall
+from unico.lease import Lease
+from unico.loopwatch import LoopWatch
 from unico.queued_call import QueueTimer
+from unico.recovery import Adopt, CallSnapshot, DestroyBridge, Gone, HangupChannel, Resume, plan
 from unico.settings import Settings
 from unico.supervision import Supervision
 
@@ -65,11 +72,31 @@ class ReloadResult:
     errors: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class RebuildLive:
+    """Redis lost its data: the call writes its line, claim or conversation back."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recover:
+    """The first item of a recovered call's actor: what ``unico.recovery.plan`` decided."""
+
+    action: Resume | Gone
+
+
 class CallActor:
     """Routes one call's ARI events (and its own timers/actions) into its ``IvrCall``."""
 
-    def __init__(self, controller: Controller, first: StasisStart) -> None:
+    def __init__(
+        self, controller: Controller, first: StasisStart | None = None, *, call: IvrCall | None = None
+    ) -> None:
         self.controller = controller
+        self.answer = False
+        self.overloaded = False
+        if call is not None:
+            self.call = call
+            return
+        assert first is not None
         channel = first.channel
         args = list(first.args)
         dialled = args[1] if len(args) > 1 and args[0] == "inbound" else channel.dialplan_exten
@@ -81,11 +108,28 @@ class CallActor:
             caller=channel.caller_number or None,
         )
         self.answer = channel.state != "Up"
+        #: over the dialplan's max_calls when it arrived: the caller hears the overload node
+        limit = controller.config.settings.max_calls
+        self.overloaded = limit is not None and controller.admitted() >= limit
+        self.call.overloaded = self.overloaded
 
-    async def on_event(self, event: Event | Internal | QueueTimer | CallMessage) -> Outcome | None:
+    async def on_event(
+        self, event: Event | Internal | QueueTimer | CallMessage | Recover | RebuildLive
+    ) -> Outcome | None:
         call = self.call
         log.debug("call %s: event %s", call.channel_id, type(event).__name__)
-        if isinstance(event, StasisStart | StasisEnd | ChannelHangupRequest | ChannelDestroyed) and (
+        if isinstance(event, RebuildLive):
+            if call.queued is not None and not call.closed:
+                await call.queued.rebuild_live()
+        elif isinstance(event, Recover):
+            action = event.action
+            if isinstance(action, Resume):
+                await call.resume(leg_alive=action.leg_alive, bridge_alive=action.bridge_alive)
+            else:
+                await call.left_behind()
+                self.controller.calls.pop(call.channel_id, None)
+                return Outcome.FINISHED
+        elif isinstance(event, StasisStart | StasisEnd | ChannelHangupRequest | ChannelDestroyed) and (
             event.channel.id != call.channel_id
         ):
             # the operator's leg of this call (linked to this actor when it was originated)
@@ -95,7 +139,7 @@ class CallActor:
                 cause = event.cause if isinstance(event, ChannelHangupRequest | ChannelDestroyed) else None
                 await call.agent_leg_event(event.channel.id, answered=False, cause=cause)
         elif isinstance(event, StasisStart):
-            await call.start(answer=self.answer)
+            await call.start(answer=self.answer, overloaded=self.overloaded)
         elif isinstance(event, ChannelDtmfReceived):
             if event.channel.id == call.channel_id:
                 await call.feed(engine.Dtmf(event.digit))
@@ -155,6 +199,19 @@ class Controller:
         )
         self.dispatcher = Dispatcher(self._actor_factory, control=self._on_control, name=settings.ari_app)
         self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True) if use_redis else None
+        #: one controller commands the app at a time; without Redis (tests) there is no lease
+        self.lease = (
+            Lease(
+                self.redis,
+                f"{settings.redis_prefix}lease:{settings.ari_app}",
+                node=settings.node_id,
+                on_gain=self._serve,
+                on_loss=self._stand_down,
+                ttl=settings.lease_ttl,
+            )
+            if self.redis is not None and settings.lease
+            else None
+        )
         #: record writes of the call path and operator state spans, in order, behind the calls
         self.writes = WriteQueue()
         self.agent_log = AgentStateLog(store.sessions, node=settings.node_id, queue=self.writes)
@@ -166,6 +223,8 @@ class Controller:
                 config=lambda: self.config,
                 deliver=self.dispatcher.submit,
                 on_agent=self.agent_log.note,
+                lease=self._lease_value if self.lease is not None else None,
+                on_redis_lost=self._rebuild_live_state,
             )
             if self.redis is not None
             else None
@@ -189,6 +248,9 @@ class Controller:
             lookup=CustomerStore(store.sessions).lookup,
             services=IvrServices(store, deadlines=deadlines(settings.complaint_deadlines)),
         )
+        if self.lease is not None:
+            lease = self.lease
+            self.rest.fence = lambda: lease.held
         self.events = AriEventStream(
             settings.ari_url,
             settings.ari_user,
@@ -196,16 +258,24 @@ class Controller:
             app=settings.ari_app,
             on_event=self.dispatcher.dispatch,
         )
+        self.loop_watch = LoopWatch()
         self.reconciliations = 0
+        #: calls taken over from a recovery snapshot, and what the last reconciliation did
+        self.recovered = 0
+        self.last_reconcile: dict[str, float | int] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.loop_watch.start()
         self.writes.start()
         if self.acd is not None:
             await self.acd.start()
-        self.events.start()
+        if self.lease is not None:
+            self.lease.start()  # the websocket opens once the lease is ours (_serve)
+        else:
+            self.events.start()
         if self.settings.purge_every_hours > 0:
             task = asyncio.get_running_loop().create_task(self._purge_loop(), name="retention-purge")
             self._background.add(task)
@@ -230,9 +300,36 @@ class Controller:
                 log.warning("retention purge failed: %s", exc)
             await asyncio.sleep(self.settings.purge_every_hours * 3600)
 
+    def admitted(self) -> int:
+        """Calls in the IVR, a queue or a conversation now: what ``settings.max_calls`` bounds
+        (callers turned away meanwhile are only hearing the overload node, and are not counted)."""
+        return sum(1 for call in self.calls.values() if not call.overloaded)
+
+    def _lease_value(self) -> tuple[str, str] | None:
+        assert self.lease is not None
+        token = self.lease.token
+        return (self.lease.key, token) if token is not None else None
+
+    async def _serve(self) -> None:
+        """The lease is ours: open the app's websocket (its Connected reconciles and recovers)."""
+        self.events.start()
+
+    async def _stand_down(self, why: str) -> None:
+        """Another controller may command our calls now: close the websocket and let go of every
+        call without touching it (its snapshot and record stay for whoever takes over)."""
+        log.warning("standing down (%s): %d calls left to the next controller", why, len(self.calls))
+        await self.events.close()
+        for call in list(self.calls.values()):
+            call.detach()
+        self.calls.clear()
+        await self.dispatcher.reset()
+
     async def close(self) -> None:
+        await self.loop_watch.close()
         for task in list(self._background):
             task.cancel()
+        if self.lease is not None:
+            await self.lease.close()
         await self.events.close()
         await self.dispatcher.close()
         for call in self.calls.values():
@@ -247,27 +344,48 @@ class Controller:
 
     @property
     def ready(self) -> bool:
-        return self.events.connected
+        return self.events.connected and (self.lease is None or self.lease.held) and not self.events.replaced
+
+    @property
+    def role(self) -> str:
+        """``active`` (commands the app), ``standby`` (waits for the lease), ``replaced`` (another
+        websocket took the app), or ``connecting``."""
+        if self.lease is not None and self.lease.role != "active":
+            return self.lease.role
+        if self.events.replaced:
+            return "replaced"
+        return "active" if self.events.connected else "connecting"
 
     def health(self) -> dict[str, Any]:
         stats = self.deps.stats
         dispatch = self.dispatcher.stats()
         return {
             "ready": self.ready,
+            "role": self.role,
+            "node": self.settings.node_id,
+            "ari_requests": dict(self.rest.sent),
+            "ari_fenced": self.rest.fenced,
             "config_version": self.config.version,
             "calls": stats.calls,
             "timers": stats.timers,
             "actions": stats.actions,
             "calls_started": stats.started,
             "calls_finished": stats.finished,
+            "calls_overloaded": stats.overloaded,
+            "calls_admitted": self.admitted(),
             "command_errors": stats.errors,
             "actors": dispatch.live_actors,
             "handler_errors": dispatch.handler_errors,
             "reconnects": self.events.reconnects,
+            "ari_connect_attempts": self.events.connect_attempts,
             "reconciliations": self.reconciliations,
+            "recovered": self.recovered,
+            "last_reconcile": self.last_reconcile,
             "routing_decisions": self.acd.decisions if self.acd is not None else 0,
             "claims_lost": self.acd.claims_lost if self.acd is not None else 0,
+            "redis_rebuilds": self.acd.rebuilds if self.acd is not None else 0,
             "tasks": len(asyncio.all_tasks()),
+            "loop_lag": self.loop_watch.stats(),
             "record_writes": self.writes.stats(),
         }
 
@@ -305,9 +423,7 @@ class Controller:
             with gone_ok():
                 await self.rest.hangup(channel_id)
 
-        task = asyncio.get_running_loop().create_task(hangup(), name=f"hangup-{channel_id}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(hangup(), f"hangup-{channel_id}")
 
     async def _on_control(self, event: Event) -> None:
         if isinstance(event, Connected):
@@ -319,6 +435,12 @@ class Controller:
                 log.info("ARI disconnected: shutting down")
             else:
                 log.warning("ARI disconnected: %s", event.reason)
+        elif isinstance(event, ApplicationReplaced):
+            # Asterisk gave our app to another websocket: it commands the calls now, we must not
+            if self.lease is not None:
+                await self.lease.step_aside("ApplicationReplaced: another websocket took the app")
+            else:
+                await self._stand_down("ApplicationReplaced: another websocket took the app")
         elif isinstance(event, EndpointStateChange) and self.acd is not None:
             endpoint = event.endpoint
             if endpoint.technology == "PJSIP":
@@ -355,29 +477,49 @@ class Controller:
     async def reconcile(self) -> None:
         """Make our calls match Asterisk's after a (re)connect: events may have been missed.
 
-        Calls we know whose channel is gone are closed; channels in our app that we do not know
-        (a restarted controller) are adopted and start their number's entry menu again; contact
-        records left open by a previous process whose channel is gone are closed as interrupted.
+        Calls we know whose channel is gone are closed. For the rest ``unico.recovery.plan``
+        decides: queued calls a dead controller left (their snapshots in Redis) go on where they
+        were, or are closed as their state says if the caller hung up meanwhile; other channels
+        in our app that we do not know are adopted and start their number's entry menu again;
+        legs and bridges of calls that are over go. Contact records left open by a previous
+        process whose channel is gone are closed as interrupted.
         """
+        started = time.monotonic()
+        app = self.settings.ari_app
         try:
             channels = await self.rest.list_channels()
+            bridges = await self.rest.list_bridges()
         except Exception as exc:  # noqa: BLE001 - the next reconnect tries again
-            log.warning("reconcile: cannot list channels: %s", exc)
+            log.warning("reconcile: cannot list channels and bridges: %s", exc)
             return
         self.reconciliations += 1
-        live = {c.id: c for c in channels if c.is_in_app(self.settings.ari_app)}
+        live = {c.id: c for c in channels if c.is_in_app(app)}
         for channel_id in list(self.calls):
             if channel_id not in live:
                 log.info("reconcile: call %s ended while we were away", channel_id)
                 self.dispatcher.submit(channel_id, Internal(channel_id, engine.HungUp()))
-        for channel_id, channel in live.items():
-            if channel_id not in self.calls and not self.dispatcher.has_actor(channel_id):
-                log.info("reconcile: adopting call %s", channel_id)
-                args = tuple(a.strip() for a in channel.dialplan_app_data.split(",")[1:])
-                self.dispatcher.dispatch(StasisStart(application=self.settings.ari_app, channel=channel, args=args))
+        snapshots = await self._snapshots()
+        known = set(self.calls) | set(self.dispatcher.actor_keys())
+        counts: dict[str, int] = {}
+        for action in plan(app=app, channels=channels, bridges=bridges, snapshots=snapshots, known=known):
+            kind = type(action).__name__
+            counts[kind] = counts.get(kind, 0) + 1
+            if isinstance(action, Resume | Gone):
+                self._recover(action)
+            elif isinstance(action, Adopt):
+                self._adopt(action.channel)
+            elif isinstance(action, HangupChannel):
+                log.info("reconcile: hanging up %s (%s)", action.channel_id, action.why)
+                self._spawn_hangup(action.channel_id)
+            elif isinstance(action, DestroyBridge):
+                log.info("reconcile: destroying bridge %s (%s)", action.bridge_id, action.why)
+                self._spawn(self._destroy_bridge(action.bridge_id), f"destroy-{action.bridge_id}")
+        self.last_reconcile = {"took_ms": round((time.monotonic() - started) * 1000, 1), **counts}
+        if counts:
+            log.info("reconcile: %s", ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
         stale = await self.store.open_contacts(node=self.settings.node_id)
         for record in stale:
-            if record.id not in live and record.id not in self.calls:
+            if record.id not in live and record.id not in self.calls and record.id not in snapshots:
                 await self.store.finish_contact(
                     contact_id=record.id,
                     ended_at=self.deps.clock(),
@@ -387,6 +529,85 @@ class Controller:
                     language=record.language,
                     ivr_ended_at=self.deps.clock(),
                 )
+
+    async def _rebuild_live_state(self) -> None:
+        """Redis lost its data (``acd.live`` is a cache): write back what we know. Operators Redis
+        no longer knows get their last state from the database's history (a ringing one is ready
+        again: its call's owner rings it anew); their softphones' registrations come from ARI;
+        each of our queued calls writes its own line, claim or conversation back (in its actor)."""
+        assert self.acd is not None
+        live = self.acd.live
+        try:
+            last = await self.agent_log.current()
+        except Exception as exc:  # noqa: BLE001 - without the history, operators log in again
+            log.warning("rebuild: cannot read the operators' last states: %s", exc)
+            last = {}
+        restored = 0
+        for agent_id in self.config.operators:
+            change = last.get(agent_id)
+            if change is None or await live.get_agent(agent_id) is not None:
+                continue
+            state, reason, call_id = change.state, change.reason, change.call_id
+            if state is AgentState.RINGING or (state is AgentState.ON_CALL and not call_id):
+                state, reason, call_id = AgentState.READY, None, None
+            agent = Agent(id=agent_id, state=state, reason=reason, since=change.since, call_id=call_id)
+            await live.set_agent(agent)
+            restored += 1
+        await self.sync_registrations()
+        calls = [call_id for call_id, call in self.calls.items() if call.queued is not None]
+        for call_id in calls:
+            self.dispatcher.submit(call_id, RebuildLive())
+        log.warning("rebuild: %d operators from their history, %d calls written back", restored, len(calls))
+
+    async def _snapshots(self) -> dict[str, CallSnapshot]:
+        """The recovery snapshots of calls of our ARI app (other apps' calls live on other
+        Asterisk nodes: their own controllers recover them)."""
+        if self.acd is None:
+            return {}
+        try:
+            stored = await self.acd.live.sessions()
+        except Exception as exc:  # noqa: BLE001 - without Redis there is nothing to recover
+            log.warning("reconcile: cannot read call snapshots: %s", exc)
+            return {}
+        result: dict[str, CallSnapshot] = {}
+        for call_id, text in stored.items():
+            try:
+                snapshot = CallSnapshot.from_json(text)
+            except ValueError as exc:
+                log.warning("reconcile: snapshot of call %s ignored: %s", call_id, exc)
+                continue
+            if snapshot.app == self.settings.ari_app:
+                result[call_id] = snapshot
+        return result
+
+    def _recover(self, action: Resume | Gone) -> None:
+        snapshot = action.snapshot.moved_to(self.settings.node_id)
+        try:
+            call = IvrCall.recovered(self.deps, self.config, snapshot)
+        except ValueError as exc:
+            log.warning("reconcile: call %s cannot go on where it was (%s)", snapshot.call_id, exc)
+            if isinstance(action, Resume):
+                self._adopt(action.caller)
+            return
+        actor = CallActor(self, call=call)
+        if self.dispatcher.start_actor(call.channel_id, actor.on_event, Recover(action)):
+            self.calls[call.channel_id] = call
+            self.recovered += 1
+
+    def _adopt(self, channel: Channel) -> None:
+        log.info("reconcile: adopting call %s", channel.id)
+        args = tuple(a.strip() for a in channel.dialplan_app_data.split(",")[1:])
+        event = StasisStart(application=self.settings.ari_app, channel=channel, args=args)
+        self.dispatcher.dispatch(event, now=True)
+
+    async def _destroy_bridge(self, bridge_id: str) -> None:
+        with gone_ok():
+            await self.rest.destroy_bridge(bridge_id)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # --- config ---------------------------------------------------------------------------------
 

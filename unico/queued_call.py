@@ -33,7 +33,7 @@ import contextlib
 import enum
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,7 @@ from unico.acd_service import (
     TransferRequest,
 )
 from unico.ari import AriError, AriRest, gone_ok
+from unico.recovery import QueueSnapshot
 from unico.supervision import Monitors
 
 if TYPE_CHECKING:
@@ -123,6 +124,11 @@ class QueuedCall:
         self._timer_seq = 0
         self._in_hold = False
         self._moh = False
+        #: when the queue took the caller, and when the operator answered (the call's clock, for
+        #: the contact record a restarted controller rewrites)
+        self.queued_wall: datetime | None = None
+        self.answered_wall: datetime | None = None
+        self.offered_at: float | None = None
         self.monitors = Monitors(
             self,
             app=call.deps.app,
@@ -162,12 +168,14 @@ class QueuedCall:
         if await self.acd.could_serve(waiting, spec) == 0:
             await self._give_up("unavailable")
             return
+        self.queued_wall = self._now()
         self.call.deps.records.update_contact(
-            self.call.contact_id, queue=self.queue, tier=spec.tier, queued_at=self._now()
+            self.call.contact_id, queue=self.queue, tier=spec.tier, queued_at=self.queued_wall
         )
         await self._hold()
         await self.acd.live.add_call(waiting)
         self._note("queue", f"entered {self.queue} (tier {spec.tier}, priority {self.priority})")
+        await self.call.save_snapshot()
         log.info("call %s: waiting in %s, priority %s", self.call_id, self.queue, self.priority)
         self._arm_waiting_timers()
         # route first: a caller an idle operator takes at once hears no "you are number 1"
@@ -374,6 +382,8 @@ class QueuedCall:
         self._note("offer", f"{offer.agent_id}: {offer.reason}")
         caller = self.call.session.caller or "anonymous"
         self._arm("ring", spec.ring_timeout + 2)
+        self.offered_at = self.acd.clock()
+        await self.call.save_snapshot()
         try:
             await self.rest.originate(
                 leg,
@@ -423,6 +433,8 @@ class QueuedCall:
             )
             self._note("no_answer", f"{agent_id}: {why}; back to the head of the line")
             log.info("call %s: %s did not answer (%s), operator %s", self.call_id, agent_id, why, state.value)
+        self.offered_at = None
+        await self.call.save_snapshot()
         await self.acd.route_call(self.call_id)
 
     # --- the operator's leg ---------------------------------------------------------------------
@@ -461,10 +473,12 @@ class QueuedCall:
         await rest.add_channel(self.conv_bridge, [self.call_id, channel_id])
         self._note("answered", f"{self.agent_id} after {self.answered_at - self.enqueued_at:.1f} s")
         log.info("call %s: answered by %s in %s", self.call_id, self.agent_id, self.queue)
+        self.answered_wall = self._now()
         self.call.deps.records.update_contact(
-            self.call.contact_id, operator=self.agent_id, routing_reason=self.reason, answered_at=self._now()
+            self.call.contact_id, operator=self.agent_id, routing_reason=self.reason, answered_at=self.answered_wall
         )
         await self.call.queue_result(self.request_id, "answered")
+        await self.call.save_snapshot()  # after the IVR heard of the answer: its outcome is in it
 
     async def agent_leg_gone(self, channel_id: str, cause: int | None) -> None:
         """The operator's leg hung up or was destroyed (before or after answering)."""
@@ -497,6 +511,7 @@ class QueuedCall:
         if agent_id is not None:
             await self._wrap_up(agent_id)
         await self.acd.live.forget_call(self.call_id)
+        await self.call.drop_snapshot()
 
     async def _wrap_up(self, agent_id: str) -> None:
         spec = self.spec
@@ -534,6 +549,7 @@ class QueuedCall:
             await self._end_conversation()
         self.state = QState.DONE
         await self.acd.live.forget_call(self.call_id)
+        await self.call.drop_snapshot()
         await self._unhold()
 
     async def _give_up(self, result: str) -> None:
@@ -541,6 +557,7 @@ class QueuedCall:
         self._disarm_all()
         self.state = QState.DONE
         await self.acd.live.forget_call(self.call_id)
+        await self.call.drop_snapshot()
         if self.announcement is not None:
             with gone_ok():
                 await self.rest.stop_playback(self.announcement)
@@ -591,6 +608,8 @@ class QueuedCall:
         await self._hold()
         waiting = self._waiting_call()
         await self.acd.live.add_call(waiting)
+        self.answered_at = self.answered_wall = None
+        await self.call.save_snapshot()
         self._arm_waiting_timers()
         if request.operator:
             if not await self.acd.claim_for(request.operator, waiting, f"blind transfer by {old_agent}"):
@@ -612,8 +631,171 @@ class QueuedCall:
         self.announced_position = None
         self.call.deps.records.update_contact(self.call.contact_id, queue=target, tier=self.spec.tier)
         await self.acd.live.add_call(self._waiting_call())
+        await self.call.save_snapshot()
         self._arm_waiting_timers()
         await self.acd.route_call(self.call_id)
+
+    # --- recovery (unico.recovery) --------------------------------------------------------------
+
+    def snapshot(self) -> QueueSnapshot:
+        """This call's treatment as a restarted controller needs it (see ``restore``)."""
+        return QueueSnapshot(
+            queue=self.queue,
+            request_id=self.request_id,
+            priority=self.priority,
+            enqueued_at=self.enqueued_at,
+            state=self.state.value,
+            preferred=self.preferred,
+            agent_id=self.agent_id,
+            agent_channel=self.agent_channel,
+            reason=self.reason,
+            hold_bridge=self.hold_bridge,
+            conv_bridge=self.conv_bridge,
+            bridges=self._bridges,
+            legs=self._legs,
+            offered_at=self.offered_at,
+            answered_at=self.answered_at,
+            announced_position=self.announced_position,
+            estimated_wait=self.estimated_wait,
+            queued_wall=self.queued_wall.isoformat() if self.queued_wall is not None else None,
+            answered_wall=self.answered_wall.isoformat() if self.answered_wall is not None else None,
+        )
+
+    @classmethod
+    def restore(cls, call: IvrCall, acd: AcdService, saved: QueueSnapshot) -> QueuedCall:
+        """The treatment as ``snapshot`` left it, with no timer armed and nothing sent yet:
+        ``resume`` or ``caller_gone`` goes on from there."""
+        queued = cls(
+            call,
+            acd,
+            queue=saved.queue,
+            request_id=saved.request_id,
+            priority=saved.priority,
+            enqueued_at=saved.enqueued_at,
+            preferred=saved.preferred,
+        )
+        queued.state = QState(saved.state)
+        queued.agent_id = saved.agent_id
+        queued.agent_channel = saved.agent_channel
+        queued.reason = saved.reason
+        queued.hold_bridge = saved.hold_bridge
+        queued.conv_bridge = saved.conv_bridge
+        queued._bridges = saved.bridges
+        queued._legs = saved.legs
+        queued.offered_at = saved.offered_at
+        queued.answered_at = saved.answered_at
+        queued.announced_position = saved.announced_position
+        queued.estimated_wait = saved.estimated_wait
+        queued.queued_wall = datetime.fromisoformat(saved.queued_wall) if saved.queued_wall else None
+        queued.answered_wall = datetime.fromisoformat(saved.answered_wall) if saved.answered_wall else None
+        # a waiting caller sits in the holding bridge with the music on (an announcement cut by
+        # the restart has ended by now; ``resume`` starts the music again)
+        queued._in_hold = queued.state in (QState.WAITING, QState.RINGING) and bool(saved.hold_bridge)
+        return queued
+
+    async def resume(self, *, leg_alive: bool, bridge_alive: bool) -> None:
+        """Go on after a restart: the caller is still connected (``unico.recovery.Resume``)."""
+        rest, link = self.rest, self.call.deps.link
+        app = self.call.deps.app
+        if self.state is QState.TALKING:
+            await self._restore_talking(leg_alive=leg_alive, bridge_alive=bridge_alive)
+            return
+        # waiting or ringing: back in (or still in) the holding bridge with the music on
+        if bridge_alive:
+            link(f"bridge:{self.hold_bridge}", self.call_id)
+            with contextlib.suppress(AriError):
+                await rest.subscribe(app, [f"bridge:{self.hold_bridge}"])
+            self._in_hold, self._moh = True, False
+            await self._moh_on()
+        else:
+            self._in_hold = self._moh = False
+            await self._hold()
+        still_ringing = self.state is QState.RINGING and leg_alive and self.agent_id and self.agent_channel
+        if still_ringing and await self.acd.live.adopt_claim(self.agent_id or "", self.call_id, self.acd.controller_id):
+            assert self.agent_channel is not None
+            link(self.agent_channel, self.call_id)
+            with contextlib.suppress(AriError):  # its end must reach us even before it answers
+                await rest.subscribe(app, [f"channel:{self.agent_channel}"])
+            waited = self.acd.clock() - (self.offered_at or self.acd.clock())
+            self._arm("ring", max(1.0, self.spec.ring_timeout + 2 - waited))
+            self._arm_waiting_timers()
+            self._note("recovered", f"{self.agent_id} still ringing")
+            await self.call.save_snapshot()
+            return
+        # the offer (if any) did not survive: the operator was not at fault
+        if self.agent_channel is not None and leg_alive:
+            with gone_ok():
+                await rest.hangup(self.agent_channel)
+        agent_id = self.agent_id
+        self.state = QState.WAITING
+        self.agent_id = self.agent_channel = None
+        self.offered_at = None
+        freed = await self.acd.live.requeue(self.call_id, self._waiting_call())
+        self._note("recovered", "waiting" + (f"; the offer to {freed or agent_id} was withdrawn" if freed else ""))
+        if freed:
+            self.acd.spawn(self.acd.route_agent(freed), f"route-agent-{freed}")
+        await self.call.save_snapshot()
+        self._arm_waiting_timers()
+        if not await self.acd.route_call(self.call_id):
+            await self._announce()
+
+    async def _restore_talking(self, *, leg_alive: bool, bridge_alive: bool) -> None:
+        rest = self.rest
+        assert self.agent_id is not None
+        await self.acd.live.remove_call(self.call_id)  # answered calls wait in no line
+        if not leg_alive or self.agent_channel is None:
+            self._note("recovered", f"{self.agent_id} hung up while the controller was away")
+            await self._restore_agent_on_call()
+            await self._end_conversation()
+            await self.call.queue_result(self.request_id, "completed")
+            return
+        self.call.deps.link(self.agent_channel, self.call_id)
+        with contextlib.suppress(AriError):
+            await rest.subscribe(self.call.deps.app, [f"channel:{self.agent_channel}"])
+        if not bridge_alive:
+            self.conv_bridge = self._bridge_id("conv")
+            await rest.create_bridge(self.conv_bridge, type="mixing", name=f"call {self.queue}")
+            await rest.add_channel(self.conv_bridge, [self.call_id, self.agent_channel])
+        await self._restore_agent_on_call()
+        self._note("recovered", f"talking with {self.agent_id}")
+        await self.call.save_snapshot()
+
+    async def _restore_agent_on_call(self) -> None:
+        """The operator holds this call in Redis (claim held by us now), whatever Redis forgot."""
+        assert self.agent_id is not None
+        if await self.acd.live.adopt_claim(self.agent_id, self.call_id, self.acd.controller_id):
+            return
+        agent = await self.acd.agent(self.agent_id)
+        talking = replace(agent, state=AgentState.ON_CALL, reason=None, call_id=self.call_id)
+        await self.acd.live.set_agent(talking)
+        await self.acd.live.adopt_claim(self.agent_id, self.call_id, self.acd.controller_id)
+
+    async def left_behind(self) -> None:
+        """The caller hung up while no controller listened (``unico.recovery.Gone``): free the
+        operator and every Redis entry as ``caller_gone`` would have."""
+        if self.state is QState.TALKING and self.agent_id is not None:
+            await self._restore_agent_on_call()
+        elif self.state is QState.RINGING and self.agent_id is not None:
+            await self.acd.live.adopt_claim(self.agent_id, self.call_id, self.acd.controller_id)
+        self._note("recovered", "the caller hung up while the controller was away")
+        await self.caller_gone()
+
+    async def rebuild_live(self) -> None:
+        """Redis lost its data: write back this call's part of it (``unico.controller``)."""
+        live, owner = self.acd.live, self.acd.controller_id
+        if self.state is QState.WAITING:
+            await live.requeue(self.call_id, self._waiting_call())
+        elif self.state is QState.RINGING and self.agent_id is not None:
+            await live.restore_claim(self.agent_id, self._waiting_call(), owner, now=self.acd.clock())
+        elif self.state is QState.TALKING and self.agent_id is not None:
+            await live.set_owner(self.call_id, owner)
+            await self._restore_agent_on_call()
+        else:
+            return
+        await self.call.save_snapshot()
+        self._note("rebuilt", f"{self.state.value}: written back after Redis lost it")
+        if self.state is QState.WAITING:
+            await self.acd.route_call(self.call_id)
 
     def close(self) -> None:
         self._disarm_all()

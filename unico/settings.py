@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import os
 import secrets
 import socket
@@ -64,6 +65,12 @@ class Settings(BaseSettings):
     asterisk_instance: str = "default"
     sip_bind: str = "127.0.0.1"
     sip_port: int = 5060
+    #: where the carrier's SIP comes from (comma-separated addresses or CIDR networks): the trunk is
+    #: recognised by it and refuses everything else (no password on a trunk, so this is its lock)
+    carrier_networks: str = "127.0.0.1/32"
+    #: where operators' and supervisors' softphones may register and call from, on top of their
+    #: digest password (the agent LAN or VPN in production)
+    operator_networks: str = "127.0.0.1/32"
     # Where Asterisk finds our rendered prompts, as a path *inside* its file system.
     asterisk_prompt_dir: str | None = None
 
@@ -73,6 +80,11 @@ class Settings(BaseSettings):
     redis_prefix: str = "unico:"
     #: this process's name among the controllers sharing Redis (default: host name and ARI app)
     controller_id: str | None = None
+
+    #: one controller commands the ARI app at a time (``unico.lease``): others stand by
+    lease: bool = True
+    #: seconds a dead holder's lease lasts; a standby takes over within about this long
+    lease_ttl: float = Field(default=5.0, ge=2.0, le=60.0)
 
     web_host: str = "127.0.0.1"
     web_port: int = 8780
@@ -106,6 +118,16 @@ class Settings(BaseSettings):
         if not value.replace("-", "").replace("_", "").isalnum():
             raise ValueError("only letters, digits, '-' and '_'")
         return value
+
+    @field_validator("carrier_networks", "operator_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        networks = [part.strip() for part in value.split(",") if part.strip()]
+        if not networks:
+            raise ValueError("at least one address or network, e.g. 10.0.0.0/8")
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
+        return ",".join(networks)
 
     @field_validator("complaint_deadlines")
     @classmethod

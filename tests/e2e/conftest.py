@@ -12,7 +12,17 @@ import redis.asyncio as aioredis
 from acd.live import LiveState
 from contacts import ContactStore
 from ivr.config import load_config
-from tests.e2e.rig import ARTIFACTS, SLOT, Controller, Operators, Records, copy_config, rig_settings, wait_for
+from tests.e2e.rig import (
+    ARTIFACTS,
+    SESSION_CONTROLLERS,
+    SLOT,
+    Controller,
+    Operators,
+    Records,
+    copy_config,
+    rig_settings,
+    wait_for,
+)
 from unico import pbx
 from unico.pbx.config import write_generated
 from unico.pbx.operators import write_operators
@@ -26,8 +36,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.path):
             item.add_marker(pytest.mark.e2e)
-    # test_asterisk checks Asterisk alone (the fallback when no controller is connected): it must
-    # run before anything starts the session's controller.
+    # test_asterisk checks Asterisk alone (the fallback when no controller is connected): it runs
+    # first (it also stops the session's controller itself when, in a parallel run, another file
+    # came first on its worker)
     items.sort(key=lambda item: 0 if item.path.name == "test_asterisk.py" else 1)
 
 
@@ -49,7 +60,10 @@ def asterisk(state_dir: Path, config_dir: Path) -> Iterator[Settings]:
     write_generated(
         settings,
         "extensions_local.conf",
-        f"[from-carrier](+)\nexten => _8X.,1,Stasis({settings.ari_app}-b,inbound,${{EXTEN:1}})\n same => n,Hangup()\n",
+        "[from-carrier](+)\n"
+        # digits only, as the shipped routes: '.' matches any character (a dial-string injection)
+        "exten => _8X.,1,GotoIf($[${LEN(${FILTER(0123456789,${EXTEN})})} != ${LEN(${EXTEN})}]?unico-refused,s,1)\n"
+        f" same => n,Stasis({settings.ari_app}-b,inbound,${{EXTEN:1}})\n same => n,Hangup()\n",
     )
     pbx.start(settings)
     try:
@@ -80,6 +94,7 @@ def controller(asterisk: Settings, config_dir: Path) -> Iterator[Controller]:
     log = ARTIFACTS / ("controller.log" if SLOT == 0 else f"controller-slot{SLOT}.log")
     log.unlink(missing_ok=True)
     process = Controller(asterisk, config_dir, log)
+    SESSION_CONTROLLERS.append(process)
     process.start()
     asyncio.run(process.wait_ready())
     try:

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from contacts import ContactRecord, ContactStore
+from tests.sipp import rig_slot
 from tests.softphone import Mode, Softphone
 from unico import pbx
 from unico.pbx.operators import ensure_operator_passwords
@@ -31,15 +32,21 @@ from unico.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-#: ``UNICO_E2E_SLOT=1..3`` gives a second rig on the same machine its own Asterisk instance and
-#: ports (``test<slot>``, every port + 100 x slot), so two e2e runs never share one.
-SLOT = int(os.environ.get("UNICO_E2E_SLOT", "0"))
+
+
+#: slot ``n`` (0..9) gives a rig its own Asterisk instance (``test``, ``test<n>``) and ports (every
+#: port + 100 x n), so two rigs on one machine (parallel workers, a second run) never share one.
+SLOT = rig_slot()
 INSTANCE = "test" if SLOT == 0 else f"test{SLOT}"
 ARI_PORT = 18088 + 100 * SLOT
 SIP_PORT = 15060 + 100 * SLOT
 AMI_PORT = 15038 + 100 * SLOT
 WEB_PORT = 18780 + 100 * SLOT
 
+
+#: the session's controller processes (conftest's ``controller`` fixture): tests that need
+#: Asterisk without one (tests/e2e/test_asterisk.py) stop them; the next ``rig`` starts them again
+SESSION_CONTROLLERS: list[Controller] = []
 
 _caller_numbers = itertools.count(1)
 
@@ -84,10 +91,14 @@ async def wait_for(
 class Controller:
     """``unico run`` as a child process, configured like an admin would, through UNICO_* variables."""
 
-    def __init__(self, settings: Settings, config_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self, settings: Settings, config_dir: Path, log_path: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.settings = settings
         self.config_dir = config_dir
         self.log_path = log_path
+        #: more UNICO_* settings than the rig's own (a fault test's Redis URL, lease settings)
+        self.extra_env = dict(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
@@ -109,8 +120,10 @@ class Controller:
             UNICO_REDIS_PREFIX=s.redis_prefix,
             UNICO_ARI_APP=s.ari_app,
             UNICO_CONTROLLER_ID=s.node_id,
+            UNICO_REDIS_URL=s.redis_url,
             UNICO_LOG_LEVEL="DEBUG",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:

@@ -9,7 +9,8 @@ import signal
 
 import pytest
 
-from tests.e2e.rig import Controller, Records, inputs, nodes_visited, wait_for
+from tests.e2e.rig import Controller, Operators, Records, inputs, nodes_visited, wait_for
+from tests.e2e.test_acd import caller as acd_caller
 from tests.e2e.test_ivr_calls import call, caller_id
 from unico import pbx
 
@@ -82,3 +83,55 @@ async def test_given_call_in_menu_when_controller_killed_or_stopped_and_restarte
     assert len(await records.all_for(caller)) == 1
     assert inputs(record) == [("t_wait", "1", "choice")]
     assert nodes_visited(record)[-1] == "t_done"
+
+
+async def test_given_calls_waiting_and_talking_when_asterisk_restarts_then_records_closed_and_operators_resync(
+    rig: Controller, records: Records, operators: Operators
+) -> None:
+    talking_op = await operators.online("op2001", talk_ms=60_000)
+    talker = caller_id()
+    talk = asyncio.ensure_future(acd_caller(rig, "7107", talker).expect_bye(60_000).run())
+    await talking_op.wait_count("ANSWERED", 1, timeout=15)
+    await operators.online("op2002")
+    status, body = await rig.api("POST", "/api/agents/op2002/pause", {"reason": "break"})
+    assert status == 200, body
+    waiter = caller_id()
+    wait = asyncio.ensure_future(acd_caller(rig, "7107", waiter).expect_bye(60_000).run())
+
+    async def waiting() -> bool:
+        status, body = await rig.api("GET", "/api/queues")
+        return status == 200 and any(q["name"] == "tq_recover" and q["waiting"] for q in body)
+
+    await wait_for(waiting, timeout=15, what="a caller waiting")
+    before = await rig.health()
+    assert before is not None
+    await asyncio.to_thread(pbx.stop, rig.settings)  # every call is hung up
+    talked, waited = await asyncio.gather(talk, wait)
+    assert talked.remote_bye and waited.remote_bye, (talked.explain(), waited.explain())
+    await asyncio.to_thread(pbx.start, rig.settings)
+
+    async def back() -> bool:
+        health = await rig.health()
+        return bool(health and health["ready"] and health["reconnects"] > before["reconnects"])
+
+    await wait_for(back, timeout=40, what="controller reconnected to the restarted Asterisk")
+    talk_record = await records.finished_for(talker)
+    assert (talk_record.outcome, talk_record.operator) == ("answered", "op2001")
+    assert talk_record.talk_ended_at is not None
+    assert (await records.finished_for(waiter)).outcome == "abandoned_queue"
+
+    # operators: nobody left on a call; each one's registration follows its endpoint in Asterisk
+    # (offline while the restarted Asterisk reloads the contacts, then online again)
+    async def in_step(op: str, state: str) -> bool:
+        listed = await asyncio.to_thread(pbx.ari_get, rig.settings, "/endpoints/PJSIP")
+        online = any(e["resource"] == op and e["state"] == "online" for e in listed)
+        agent = await rig.agent(op)
+        return agent["state"] == state and agent["call_id"] is None and online and agent["registered"]
+
+    await wait_for(lambda: in_step("op2001", "ready"), timeout=30, what="op2001 ready and registered again")
+    await wait_for(lambda: in_step("op2002", "not_ready"), timeout=30, what="op2002 still on a break, registered")
+    assert (await rig.agent("op2002"))["reason"] == "break"
+    nxt = caller_id()
+    result = await acd_caller(rig, "7107", nxt).pause(1_000).hangup().run()
+    assert result.answered, result.explain()
+    assert (await records.finished_for(nxt)).operator == "op2001"

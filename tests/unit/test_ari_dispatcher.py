@@ -270,3 +270,70 @@ async def test_given_stream_and_dispatcher_when_a_call_handler_blocks_then_reade
 
     assert calls.calls["b"].seen == ["StasisStart", "4", "2", "StasisEnd"]
     assert actor_tasks() == []
+
+
+async def test_given_reconnect_when_reconciling_then_call_events_held_until_it_is_done_and_keep_their_order(
+    calls: Calls,
+) -> None:
+    reconciling = asyncio.Event()
+    finish = asyncio.Event()
+    order: list[str] = []
+    holder: list[Dispatcher] = []
+    recovered = Call("a")
+
+    async def control(e: Event) -> None:
+        if isinstance(e, Connected):
+            reconciling.set()
+            await finish.wait()
+            # what the reconciliation itself starts goes first (a recovered call, an adopted one)
+            holder[0].start_actor("a", recovered.on_event, "recovered")
+            holder[0].dispatch(start("b"), now=True)
+            order.append("reconciled")
+
+    d = Dispatcher(calls, control=control)
+    holder.append(d)
+    d.dispatch(Connected(reconnect=True))
+    await reconciling.wait()
+    for e in (dtmf("a", "1"), dtmf("b", "2"), start("c"), dtmf("a", "3")):
+        d.dispatch(e)
+    await asyncio.sleep(0.05)
+    assert d.actor_keys() == [] and d.events_held == 4, "nothing reaches a call during the reconciliation"
+    finish.set()
+    await eventually(lambda: sorted(d.actor_keys()) == ["a", "b", "c"] and len(calls.calls["b"].seen) == 2)
+    await eventually(lambda: len(recovered.seen) == 3)
+    assert recovered.seen == ["str", "1", "3"], "the recovery first, then its held events in order"
+    assert order == ["reconciled"]
+    assert calls.calls["b"].seen == ["StasisStart", "2"]
+    assert calls.calls["c"].seen == ["StasisStart"]
+    await d.close()
+
+
+async def test_given_recovered_call_actor_then_its_first_item_comes_before_its_events() -> None:
+    seen: list[object] = []
+
+    async def handler(item: object) -> Outcome | None:
+        seen.append(item if isinstance(item, str) else type(item).__name__)
+        return Outcome.FINISHED if isinstance(item, StasisEnd) else None
+
+    d = Dispatcher(Calls())
+    assert d.start_actor("a", handler, "recovered")
+    assert not d.start_actor("a", handler, "twice"), "one actor per call"
+    d.dispatch(dtmf("a", "5"))
+    d.dispatch(end("a"))
+    await eventually(lambda: not d.has_actor("a"))
+    assert seen == ["recovered", "ChannelDtmfReceived", "StasisEnd"]
+    await d.close()
+
+
+async def test_given_actors_when_reset_then_cancelled_and_dispatcher_still_usable(calls: Calls) -> None:
+    d = Dispatcher(calls)
+    calls.gates["a"] = asyncio.Event()
+    d.dispatch(start("a"))
+    d.dispatch(dtmf("a", "1"))
+    await eventually(lambda: "a" in calls.calls)
+    await d.reset()
+    assert actor_tasks() == [] and d.actor_keys() == []
+    d.dispatch(start("b"))
+    d.dispatch(end("b"))
+    await eventually(lambda: "b" in calls.calls and calls.calls["b"].finished)
+    await d.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -404,3 +405,34 @@ def test_given_caller_gone_before_the_ivr_started_then_path_step_is_recordable()
     assert session.phase is engine.Phase.DONE
     for step in session.path_dicts():
         parse_step(step)  # the records layer accepts every step (it refused an empty node)
+
+
+def test_given_queued_session_when_snapshot_restored_then_it_goes_on_to_the_survey(config: IvrConfig) -> None:
+    session = new_session(config)
+    finish_prompt(session, session.start())
+    (enqueue,) = only(finish_prompt(session, session.handle(engine.Dtmf("0"))), engine.Enqueue)
+    session.vars["secret"] = "1234"
+    session._sensitive.add("secret")
+    session.handle(engine.QueueResult(enqueue.request_id, "answered"))
+    saved = session.snapshot()
+    again = engine.Session.restore(config, json.loads(json.dumps(saved)), clock=lambda: TUESDAY_10)
+    assert again.snapshot() == saved
+    assert again.public_vars()["secret"] == engine.MASK and again.path == session.path
+    commands = again.handle(engine.QueueResult(enqueue.request_id, "completed"))
+    assert again.node_name == "survey" and only(commands, engine.Play)
+    assert again.outcome == "answered"
+    # ids go on from where the first process stopped: none is handed out twice
+    assert only(commands, engine.Play)[0].playback_id == f"c-pb{saved['seq'] + 1}"
+
+
+@pytest.mark.parametrize("phase", ["prompt", "wait", "action", "done"])
+def test_given_session_not_queued_when_restored_then_refused(config: IvrConfig, phase: str) -> None:
+    saved = {**new_session(config).snapshot(), "phase": phase, "request": "c-q1", "node": "queue_general"}
+    with pytest.raises(ValueError, match="only a queued session"):
+        engine.Session.restore(config, saved, clock=lambda: TUESDAY_10)
+
+
+def test_given_queue_node_removed_by_a_reload_when_restored_then_refused(config: IvrConfig) -> None:
+    saved = {**new_session(config).snapshot(), "phase": "queued", "request": "c-q1", "node": "main"}
+    with pytest.raises(ValueError, match="not a queue node"):
+        engine.Session.restore(config, saved, clock=lambda: TUESDAY_10)

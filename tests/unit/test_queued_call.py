@@ -12,7 +12,7 @@ import asyncio
 import shutil
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from acd.agents import AgentState, Login, NotReadyReason, Pause, Registered
-from contacts import ContactStore
+from contacts import ContactRecord, ContactStore
 from contacts.db import upgrade
 from ivr import engine
 from ivr.actions import registry
@@ -30,6 +30,7 @@ from unico.acd_service import AcdService, CallMessage, Offer, TransferRequest
 from unico.ari import AriNotFound
 from unico.calls import CallDeps, IvrCall
 from unico.queued_call import QState, QueuedCall, QueueTimer
+from unico.recovery import CallSnapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E = ROOT / "tests" / "e2e"
@@ -84,6 +85,8 @@ class Rig:
         self.acd, self.deps, self.config, self.rest, self.clocks = acd, deps, config, rest, clocks
         self.calls: dict[str, IvrCall] = {}
         self.inbox: list[tuple[str, CallMessage]] = []
+        #: controllers that took over in the test (``takeover``), closed with this one
+        self.others: list[Rig] = []
 
     async def queued(self, call_id: str, dialled: str = "7101", priority: int = 0) -> QueuedCall:
         """A caller who walked the IVR to the queue node of ``dialled``."""
@@ -153,9 +156,12 @@ async def rig(config: IvrConfig, tmp_path: Path) -> AsyncIterator[Rig]:
     try:
         yield rig
     finally:
-        for call in rig.calls.values():
-            if call.queued is not None:
-                call.queued.close()
+        for each in (rig, *rig.others):
+            for call in each.calls.values():
+                if call.queued is not None:
+                    call.queued.close()
+        for other in rig.others:
+            await other.acd.close()
         await acd.close()
         await acd.live.wipe()
         await client.aclose()
@@ -394,3 +400,191 @@ async def test_given_announced_wait_and_conversation_then_record_has_estimate_an
     assert record is not None
     assert record.estimated_wait == 180
     assert record.talk_ended_at == rig.clocks.start + timedelta(seconds=32)
+
+
+# --- recovery: another controller (or this one's next life) takes the calls over ----------------
+
+
+async def takeover(rig: Rig) -> Rig:
+    """A second controller on the same Redis, database and config, with its own ARI fake: what a
+    restarted or standby controller is. The first one's calls are detached (it died)."""
+    for call in rig.calls.values():
+        call.detach()
+    rest = FakeRest()
+    holder: list[Rig] = []
+
+    def deliver(call_id: str, message: CallMessage) -> bool:
+        holder[0].inbox.append((call_id, message))
+        return True
+
+    acd = AcdService(
+        redis=rig.acd.redis,
+        prefix=rig.acd.prefix,
+        controller_id="ctl-2",
+        config=lambda: rig.config,
+        deliver=deliver,
+        clock=rig.clocks.seconds,
+        sweep_interval=3600,
+    )
+    new = Rig(acd, replace(rig.deps, rest=rest, acd=acd), rig.config, rest, rig.clocks)
+    holder.append(new)
+    rig.others.append(new)
+    return new
+
+
+async def saved(rig: Rig) -> dict[str, CallSnapshot]:
+    return {k: CallSnapshot.from_json(v) for k, v in (await rig.acd.live.sessions()).items()}
+
+
+async def recover(new: Rig, snapshot: CallSnapshot) -> IvrCall:
+    call = IvrCall.recovered(new.deps, new.config, snapshot.moved_to(new.acd.controller_id))
+    new.calls[call.channel_id] = call
+    return call
+
+
+async def record_of(rig: Rig, call_id: str) -> ContactRecord:
+    await rig.deps.records.queue.drained()
+    record = await rig.deps.store.get(call_id)
+    assert record is not None
+    return record
+
+
+async def test_given_two_callers_waiting_when_another_controller_takes_over_then_same_order_music_and_routing(
+    rig: Rig,
+) -> None:
+    await rig.queued("c1")
+    rig.clocks.offset += 3
+    await rig.queued("c2")
+    snapshots = await saved(rig)
+    assert {k: s.queue.state for k, s in snapshots.items()} == {"c1": "waiting", "c2": "waiting"}
+    new = await takeover(rig)
+    rig.clocks.offset += 20
+    for call_id in ("c2", "c1"):  # whatever order the reconciliation finds them in
+        call = await recover(new, snapshots[call_id])
+        await call.resume(leg_alive=False, bridge_alive=True)
+    # nothing rebuilt: the caller stays in the same holding bridge, whose music starts again
+    assert "create_bridge" not in new.rest.names()
+    assert ("subscribe", ("unico-test", ["bridge:c1-hold1"])) in new.rest.calls
+    assert ("start_bridge_moh", ("c1-hold1", "default")) in new.rest.calls
+    line = await new.acd.live.waiting("tq_basic")
+    assert [(c.call_id, c.enqueued_at, c.owner) for c in line] == [
+        ("c1", 1_000_000.0, "ctl-2"),
+        ("c2", 1_000_003.0, "ctl-2"),
+    ]
+    await ready(new, "op1002")
+    await new.deliver_offers()
+    first = new.calls["c1"].queued
+    assert first is not None and first.state is QState.RINGING and first.agent_id == "op1002"
+    assert (await new.acd.live.claim_holder("op1002") or ("",))[0] == "ctl-2"
+    assert [s.kind for s in first.call.session.path].count("recovered") == 1
+
+
+async def test_given_operator_ringing_when_taken_over_then_still_ringing_and_answer_connects(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    leg = queued.agent_channel
+    assert leg == "c1-op1"
+    new = await takeover(rig)
+    call = await recover(new, (await saved(rig))["c1"])
+    await call.resume(leg_alive=True, bridge_alive=True)
+    assert call.queued is not None and call.queued.state is QState.RINGING
+    assert "originate" not in new.rest.names(), "the ringing operator is not rung a second time"
+    assert ("subscribe", ("unico-test", ["channel:c1-op1"])) in new.rest.calls
+    assert "ring" in call.queued._timers
+    assert await new.acd.live.claim_holder("op1002") == ("ctl-2", "")
+    await call.queued.agent_answered(leg)
+    assert call.queued.state is QState.TALKING
+    agent = await new.acd.live.get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.ON_CALL and agent.call_id == "c1"
+    assert (await record_of(new, "c1")).operator == "op1002"
+
+
+async def test_given_ring_lost_with_the_controller_then_operator_ready_again_and_call_at_the_head(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    assert queued.agent_channel == "c1-op1"
+    new = await takeover(rig)
+    call = await recover(new, (await saved(rig))["c1"])
+    await call.resume(leg_alive=False, bridge_alive=True)
+    # op1002 did nothing wrong (the leg died with the controller's Stasis app): offered the call again
+    await asyncio.sleep(0.05)
+    await new.deliver_offers()
+    assert call.queued is not None and call.queued.state is QState.RINGING
+    assert call.queued.agent_id == "op1002" and call.queued.agent_channel == "c1-op2"
+    notes = [s.note for s in call.session.path if s.kind == "recovered"]
+    assert notes == ["waiting; the offer to op1002 was withdrawn"]
+
+
+async def test_given_conversation_when_taken_over_then_it_goes_on_and_ends_in_wrap_up(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    assert queued.agent_channel is not None
+    await queued.agent_answered(queued.agent_channel)
+    new = await takeover(rig)
+    await rig.acd.live.wipe()  # Redis lost too (a restart without persistence): nothing says op1002 talks
+    await rig.acd.live.save_session("c1", "ctl", (await saved_from(queued)).to_json())
+    call = await recover(new, (await saved(rig))["c1"])
+    await call.resume(leg_alive=True, bridge_alive=True)
+    assert [n for n in new.rest.names() if n in ("create_bridge", "add_channel", "hangup")] == []
+    agent = await new.acd.live.get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.ON_CALL and agent.call_id == "c1"
+    rig.clocks.offset += 30
+    await call.close()
+    agent = await new.acd.live.get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.WRAP_UP
+    record = await record_of(new, "c1")
+    assert (record.outcome, record.operator) == ("answered", "op1002")
+    assert await new.acd.live.sessions() == {}
+
+
+async def saved_from(queued: QueuedCall) -> CallSnapshot:
+    snapshot = queued.call.snapshot()
+    assert snapshot is not None
+    return snapshot
+
+
+async def test_given_operator_hung_up_while_nobody_listened_then_caller_goes_on_to_after_call_and_wrap_up(
+    rig: Rig,
+) -> None:
+    queued = await rig.queued("c1")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    assert queued.agent_channel is not None
+    await queued.agent_answered(queued.agent_channel)
+    new = await takeover(rig)
+    call = await recover(new, (await saved(rig))["c1"])
+    await call.resume(leg_alive=False, bridge_alive=True)
+    assert call.queued is None and queued.state is QState.TALKING, "the new controller's call, not the old"
+    assert ("destroy_bridge", (queued.conv_bridge,)) in new.rest.calls
+    agent = await new.acd.live.get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.WRAP_UP
+    assert call.session.finished and call.session.hangup_reason == "operator_ended"
+
+
+@pytest.mark.parametrize("state", ["waiting", "ringing", "talking"])
+async def test_given_caller_hung_up_while_nobody_listened_then_record_closed_as_the_state_says_and_nothing_left(
+    rig: Rig, state: str
+) -> None:
+    queued = await rig.queued("c1")
+    if state != "waiting":
+        await ready(rig, "op1002")
+        await rig.deliver_offers()
+        assert queued.agent_channel is not None
+        if state == "talking":
+            await queued.agent_answered(queued.agent_channel)
+    new = await takeover(rig)
+    call = await recover(new, (await saved(rig))["c1"])
+    await call.left_behind()
+    record = await record_of(new, "c1")
+    assert record.ended_at is not None
+    assert record.outcome == ("answered" if state == "talking" else "abandoned_queue")
+    assert record.ivr_path[-2]["note"] == "the caller hung up while the controller was away"
+    expected = {"waiting": None, "ringing": AgentState.READY, "talking": AgentState.WRAP_UP}[state]
+    agent = await new.acd.live.get_agent("op1002")
+    assert (agent.state if agent is not None and expected is not None else None) == expected
+    assert agent is None or agent.call_id is None
+    leftovers = [k for k in await new.acd.live.keys() if ":agent" not in k and not k.endswith(":events")]
+    assert [k for k in leftovers if ":aht:" not in k] == []

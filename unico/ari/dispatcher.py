@@ -17,6 +17,11 @@ drops a websocket client that stops reading (``websocket_write_timeout``). So:
   and its aliases are dropped, and the key becomes unknown again.
 * Events without a key (``Connected``/``Disconnected``, endpoint and device state,
   ``ApplicationReplaced``) go to one **control** actor.
+* After a ``Connected`` the control actor reconciles with Asterisk (lists channels, recovers or
+  adopts calls). Keyed events that arrive meanwhile are **held** and released, in their order,
+  once the control handler is done with the ``Connected``: a call's events never reach an actor
+  factory before the reconciliation had the chance to start that call's actor (an operator
+  answering a recovered call must find the call, not be hung up as a stray leg).
 * A handler exception is logged with the key, counted, and the actor goes on with the next
   event: handlers are written to be idempotent (404 = already gone), and killing the actor would
   leave the channel parked in Stasis with nobody listening.
@@ -47,7 +52,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from .models import Event, StasisStart, channel_key
+from .models import Connected, Event, StasisStart, channel_key
 
 __all__ = [
     "ActorFactory",
@@ -125,17 +130,30 @@ class Dispatcher:
         self._events_dropped = 0
         self._max_queue_depth = 0
         self._handler_errors = 0
+        #: keyed events held while the control actor handles a ``Connected`` (see the module doc)
+        self._held: list[Event] | None = None
+        self.events_held = 0
 
     # --- routing ------------------------------------------------------------------------------
 
-    def dispatch(self, event: Event) -> None:
-        """Queue ``event`` for its actor. Never awaits, never raises for a handler's sake."""
+    def dispatch(self, event: Event, *, now: bool = False) -> None:
+        """Queue ``event`` for its actor. Never awaits, never raises for a handler's sake.
+
+        ``now`` skips the hold after a ``Connected``: for the events the reconciliation itself
+        makes up (a parked channel adopted as a new call).
+        """
         if self._closed:
             self._events_dropped += 1
             return
         key = channel_key(event)
         if key is None:
+            if isinstance(event, Connected) and self._control_handler is not None and self._held is None:
+                self._held = []
             self._to_control(event)
+            return
+        if self._held is not None and not now:
+            self._held.append(event)
+            self.events_held += 1
             return
         target = self._aliases.get(key, key)
         actor = self._actors.get(target)
@@ -173,6 +191,24 @@ class Dispatcher:
         self._enqueue(actor, item)
         return True
 
+    def start_actor(self, key: str, handler: EventHandler, first: object) -> bool:
+        """Start ``key``'s actor with ``first`` as its first item (a call recovered by the
+        reconciliation): it is handled before any held or later event of ``key``. False if
+        ``key`` already has an actor."""
+        if self._closed or key in self._actors:
+            return False
+        actor = _Actor(key, handler)
+        actor.task = asyncio.create_task(self._run(actor), name=f"{self._name}-actor:{key}")
+        self._actors[key] = actor
+        self._actors_started += 1
+        self._enqueue(actor, first)
+        return True
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        for event in held or ():
+            self.dispatch(event)
+
     def link(self, alias: str, key: str) -> None:
         """Route events keyed ``alias`` (an agent leg, a snoop, ``bridge:<id>``) to ``key``.
 
@@ -200,6 +236,17 @@ class Dispatcher:
             max_queue_depth=self._max_queue_depth,
             handler_errors=self._handler_errors,
         )
+
+    async def reset(self) -> None:
+        """Cancel every call's actor and forget held events and aliases; the dispatcher stays
+        usable (a controller that stepped down and may serve again later)."""
+        tasks = [a.task for a in self._actors.values() if a.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._actors.clear()
+        self._aliases.clear()
+        self._held = None
 
     async def close(self) -> None:
         """Cancel every actor (including control) and wait for them: no task is left behind."""
@@ -261,6 +308,9 @@ class Dispatcher:
                         type(event).__name__,
                     )
                     continue
+                finally:
+                    if actor is self._control and isinstance(event, Connected):
+                        self._release_held()
                 if outcome is Outcome.FINISHED and actor is not self._control:
                     return
         finally:

@@ -6,6 +6,7 @@
     ├── AriLocalError             our side: the request never got an answer from Asterisk
     │   ├── AriNotConnected       client closed, connection refused or dropped
     │   ├── AriTimeout            no answer within the per-request timeout
+    │   ├── AriFenced             not sent: this controller does not hold the app's lease
     │   └── AriBadArgument        the call was invalid before anything was sent
     └── AriRemoteError            Asterisk answered and said no (status, method, path, message)
         ├── AriBadRequest         400  bad or missing parameters
@@ -35,6 +36,7 @@ __all__ = [
     "AriBadRequest",
     "AriConflict",
     "AriError",
+    "AriFenced",
     "AriInvalidState",
     "AriLocalError",
     "AriNotConnected",
@@ -58,6 +60,11 @@ class AriLocalError(AriError):
 
 class AriNotConnected(AriLocalError):
     """The client is closed, or Asterisk could not be reached / dropped the connection."""
+
+
+class AriFenced(AriLocalError):
+    """Not sent: this controller lost (or never had) the lease on its ARI app (``unico.lease``),
+    so another controller may be commanding the calls."""
 
 
 class AriTimeout(AriLocalError):

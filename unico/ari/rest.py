@@ -43,6 +43,7 @@ from yarl import URL
 from ._json import Json, MalformedJson
 from .errors import (
     AriBadArgument,
+    AriFenced,
     AriNotConnected,
     AriNotFound,
     AriRemoteError,
@@ -201,6 +202,12 @@ class AriRest:
         self._keepalive = keepalive_timeout
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        #: when set, a request is sent only while it returns True (``unico.lease``): otherwise
+        #: ``AriFenced``, and nothing reaches Asterisk
+        self.fence: Callable[[], bool] | None = None
+        #: requests sent, by method (``/health``; the fault tests check none went out fenced)
+        self.sent: dict[str, int] = {}
+        self.fenced = 0
 
     def __repr__(self) -> str:
         return f"AriRest(base_url={str(self._base)!r}, user={self._user!r}, password='****')"
@@ -254,8 +261,12 @@ class AriRest:
         expect: _Expect = "none",
     ) -> Any:
         path = "/" + "/".join(segments)
+        if self.fence is not None and not self.fence():
+            self.fenced += 1
+            raise AriFenced(f"{method} {path}: not sent, this controller does not hold its app's lease")
         url = URL(str(self._base) + path, encoded=True)
         session = self._get_session()
+        self.sent[method] = self.sent.get(method, 0) + 1
         # Only idempotent reads are retried: a POST that hit a closing keep-alive socket may
         # or may not have reached Asterisk.
         attempts = 2 if method == "GET" else 1

@@ -213,7 +213,8 @@ class LiveHub:
         data = message if isinstance(message, str) else json.dumps(message)
         try:
             async with client.lock:  # one writer per socket: aiohttp frames must not interleave
-                await asyncio.wait_for(client.ws.send_str(data), self.send_timeout)
+                async with asyncio.timeout(self.send_timeout):
+                    await client.ws.send_str(data)
         except (TimeoutError, ConnectionError, RuntimeError) as exc:
             self._drop(client, f"send failed: {type(exc).__name__}")
             return False
@@ -228,7 +229,8 @@ class LiveHub:
 
         async def close() -> None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow"), 1.0)
+                async with asyncio.timeout(1.0):
+                    await client.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
 
         task = asyncio.get_running_loop().create_task(close(), name="console-drop")
         self._closers.add(task)
@@ -238,7 +240,8 @@ class LiveHub:
         """Close every client (going away) and stop the tasks; for the app's shutdown."""
         for client in list(self.clients):
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.ws.close(code=1001, message=b"server shutdown"), 1.0)
+                async with asyncio.timeout(1.0):
+                    await client.ws.close(code=1001, message=b"server shutdown")
         async with self._lifecycle:
             self.clients.clear()
             await self._stop()
@@ -260,9 +263,11 @@ class LiveHub:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            # bounded: a task that ignores its cancel must not hold every later client's lifecycle
+            _, pending = await asyncio.wait(tasks, timeout=2.0)
+            for task in pending:
+                log.error("console: task %s did not stop when cancelled", task.get_name())
 
     async def _feed(self, pubsub: Any) -> None:
         try:
@@ -294,7 +299,10 @@ class LiveHub:
     async def _pump(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), self.refresh)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races
+                # with the wake (the hub's stop then waits for this task forever)
+                async with asyncio.timeout(self.refresh):
+                    await self._wake.wait()
                 await asyncio.sleep(self.debounce)  # let the burst settle: one rebuild for all of it
             except TimeoutError:
                 # nothing heard for a while: refresh everything (a lost message heals here; an

@@ -146,11 +146,15 @@ async function act(action) {
 async function transfer(target, what) {
   if (!agent || !agent.call_id) return;
   const callId = agent.call_id;
+  // Marked before the request: the server hands the call on before it answers 202, so the socket
+  // can push this operator's wrap-up state first, and that must not open the wrap-up form here.
+  const before = transferredCall;
+  transferredCall = callId;
   try {
     await api("POST", `/api/calls/${encodeURIComponent(callId)}/transfer`, target);
-    transferredCall = callId;
     toast(`Trasferimento a ${what} avviato: l'esito lo registra chi prende la chiamata`);
   } catch (error) {
+    transferredCall = before;
     toast(error.message, "error");
   }
 }
