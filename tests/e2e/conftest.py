@@ -114,12 +114,13 @@ async def records(controller: Controller) -> AsyncIterator[Records]:
 
 
 async def acd_leftovers(settings: Settings) -> bool:
-    """True when Redis holds no waiting or owned call and no operator is ringing or on a call."""
+    """True when Redis holds no waiting or owned call, no call's recovery snapshot, and no operator
+    ringing or on a call."""
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
     try:
         live = LiveState(redis, settings.redis_prefix)
         keys = await live.keys()
-        calls = [k for k in keys if k.startswith((live.call_key(""), live.queue_key("")))]
+        calls = [k for k in keys if k.startswith((live.call_key(""), live.queue_key(""), live.session_key("")))]
         owners = await redis.hgetall(live.owners_key)
         agents = await live.agents(await live.agent_ids())
         busy = [a.id for a in agents.values() if a.state.value in ("ringing", "on_call") or a.call_id]
