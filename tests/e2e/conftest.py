@@ -39,7 +39,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # test_asterisk checks Asterisk alone (the fallback when no controller is connected): it runs
     # first (it also stops the session's controller itself when, in a parallel run, another file
     # came first on its worker)
-    items.sort(key=lambda item: 0 if item.path.name == "test_asterisk.py" else 1)
+    # Then the longest files: parallel workers take whole files in this order (--dist loadfile), so
+    # a long one left for the end would keep one worker busy while the other has nothing to do.
+    items.sort(key=_file_rank)
+
+
+def _file_rank(item: pytest.Item) -> int:
+    if item.path.parent.name != "e2e":
+        return 99
+    return 0 if item.path.name == "test_asterisk.py" else LONGEST.get(item.path.name, 98)
+
+
+#: the end-to-end files that take longest (about a minute or more each), longest first
+LONGEST = {
+    name: rank
+    for rank, name in enumerate(
+        (
+            "test_faults.py",
+            "test_burst.py",
+            "test_recovery.py",
+            "test_customers.py",
+            "test_failover.py",
+            "test_resilience.py",
+            "test_console_supervisor.py",
+            "test_console.py",
+            "test_acd.py",
+            "test_outcomes.py",
+        ),
+        start=1,
+    )
+}
 
 
 @pytest.fixture(scope="session")
