@@ -26,11 +26,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from acd.agents import AgentState, NotReadyReason
 from acd.live import AgentChange
+from contacts.batch import transaction
 from contacts.models import AgentStateSpan, Contact
 from contacts.writer import WriteQueue
 
@@ -68,33 +69,35 @@ class AgentStateLog:
         """Close the agent's open span and open one for ``change``; False for a repeat."""
         key = (change.state.value, change.reason.value if change.reason else None, change.call_id)
         at = datetime.fromtimestamp(change.since, UTC)
-        agent = AgentStateSpan.agent == change.agent_id
-        async with self._sessions() as session, session.begin():
+        spans = AgentStateSpan
+        agent = spans.agent == change.agent_id
+        # Core statements on the session's connection, not ORM objects: this runs for every state
+        # change of every operator, and the ORM's unit of work costs more than the SQL here
+        async with transaction(self._sessions) as session:
+            conn = await session.connection()
             current = (
-                await session.execute(
-                    select(AgentStateSpan)
-                    .where(agent, AgentStateSpan.ended_at.is_(None))
-                    .order_by(AgentStateSpan.started_at.desc())
+                await conn.execute(
+                    select(spans.state, spans.reason, spans.call_id)
+                    .where(agent, spans.ended_at.is_(None))
+                    .order_by(spans.started_at.desc())
                     .limit(1)
                 )
-            ).scalar_one_or_none()
-            if current is not None and (current.state, current.reason, current.call_id) == key:
+            ).first()
+            if current is not None and tuple(current) == key:
                 return False
             if current is not None and current.state == "wrap_up" and key[0] != "wrap_up":
                 # read from the history, not from memory: another node may have started the wrap-up
-                served = await session.scalar(
-                    select(AgentStateSpan.call_id)
-                    .where(agent, AgentStateSpan.state == "on_call", AgentStateSpan.call_id.is_not(None))
-                    .order_by(AgentStateSpan.started_at.desc())
+                served = await conn.scalar(
+                    select(spans.call_id)
+                    .where(agent, spans.state == "on_call", spans.call_id.is_not(None))
+                    .order_by(spans.started_at.desc())
                     .limit(1)
                 )
                 if served is not None:
-                    await session.execute(update(Contact).where(Contact.id == served).values(wrapup_ended_at=at))
-            await session.execute(
-                update(AgentStateSpan).where(agent, AgentStateSpan.ended_at.is_(None)).values(ended_at=at)
-            )
-            session.add(
-                AgentStateSpan(
+                    await conn.execute(update(Contact).where(Contact.id == served).values(wrapup_ended_at=at))
+            await conn.execute(update(spans).where(agent, spans.ended_at.is_(None)).values(ended_at=at))
+            await conn.execute(
+                insert(spans).values(
                     agent=change.agent_id,
                     state=key[0],
                     reason=key[1],

@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from contacts.batch import transaction
 from contacts.db import dialect_insert, make_engine, safe_url
 from contacts.models import Contact, Parcel, Survey
 from contacts.records import (
@@ -126,8 +127,9 @@ class ContactStore:
             data={},
             node=node,
         )
-        async with self._maker().begin() as session:
-            result = await session.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
+        async with transaction(self._maker()) as session:
+            conn = await session.connection()  # Core, not the ORM's machinery (hot path)
+            result = await conn.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
         return _rowcount(result) == 1
 
     async def add_step(self, contact_id: str, step: Mapping[str, object]) -> bool:
@@ -374,8 +376,11 @@ class ContactStore:
         return func.json_insert(Contact.ivr_path, "$[#]", func.json(json.dumps(step)))
 
     async def _update(self, statement: Update) -> int:
-        async with self._maker().begin() as session:
-            result = await session.execute(statement, execution_options={"synchronize_session": False})
+        # Core on the session's connection: an ORM-enabled UPDATE goes through the bulk-update
+        # machinery, which costs more than the statement (the record writes run this per call)
+        async with transaction(self._maker()) as session:
+            conn = await session.connection()
+            result = await conn.execute(statement)
         return _rowcount(result)
 
 

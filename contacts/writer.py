@@ -32,8 +32,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -57,9 +59,26 @@ def retryable(exc: BaseException) -> bool:
 
 
 class WriteQueue:
-    """Applies writes one at a time, in order, retrying those that may succeed later."""
+    """Applies writes in order, retrying those that may succeed later.
 
-    def __init__(self, *, limit: int = 200_000, first_retry: float = 0.2, max_retry: float = 5.0) -> None:
+    With ``batch`` (``contacts.batch.batch`` on the store's sessions), the writes waiting together
+    (up to ``batch_size``) run in one transaction and land with one commit; if that transaction
+    fails for a reason that will not pass, they are applied one by one, so only the bad one is
+    dropped.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: int = 200_000,
+        first_retry: float = 0.2,
+        max_retry: float = 5.0,
+        batch: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+        batch_size: int = 100,
+    ) -> None:
+        self.batch = batch
+        self.batch_size = batch_size
+        self.commits = 0
         self.limit = limit
         self.first_retry = first_retry
         self.max_retry = max_retry
@@ -122,17 +141,21 @@ class WriteQueue:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            what, write = self._items[0]
+            size = self.batch_size if self.batch is not None else 1
+            group = list(itertools.islice(self._items, size))
             delay = self.first_retry
             while True:
                 try:
-                    await write()
+                    await self._apply(group)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a bug in one write must not stop the others
                     if not retryable(exc):
+                        if len(group) > 1:
+                            group = group[:1]  # one by one from here: only the bad write goes
+                            continue
                         self.failed += 1
-                        log.error("record writes: %s failed, dropped: %s", what, exc, exc_info=exc)
+                        log.error("record writes: %s failed, dropped: %s", group[0][0], exc, exc_info=exc)
                         break
                     self.retries += 1
                     if self.outage_since is None:
@@ -145,13 +168,25 @@ class WriteQueue:
                     log.warning(
                         "record writes: database back after %.1f s; %d writes waiting",
                         loop.time() - self.outage_since,
-                        len(self._items) - 1,
+                        len(self._items) - len(group),
                     )
                     self.outage_since = None
-                self.written += 1
+                self.written += len(group)
                 break
-            if self._items and self._items[0][1] is write:
+            done = {id(write) for _, write in group}
+            while self._items and id(self._items[0][1]) in done:
                 self._items.popleft()
+
+    async def _apply(self, group: list[tuple[str, Write]]) -> None:
+        if len(group) == 1 or self.batch is None:
+            for _, write in group:
+                await write()
+                self.commits += 1
+            return
+        async with self.batch():
+            for _, write in group:
+                await write()
+        self.commits += 1
 
     def stats(self) -> dict[str, int | bool]:
         return {
@@ -160,6 +195,7 @@ class WriteQueue:
             "retries": self.retries,
             "dropped": self.dropped,
             "failed": self.failed,
+            "commits": self.commits,
             "database_down": self.outage_since is not None,
         }
 

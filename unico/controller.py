@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from acd.agents import Agent, AgentState
 from contacts import AgentStateLog, ContactStore, CustomerStore, IvrServices, RetentionPolicy, deadlines, purge
+from contacts.batch import batch
 from contacts.writer import DeferredContactWrites, WriteQueue
 from ivr import engine
 from ivr.actions import Registry, registry
@@ -213,7 +214,7 @@ class Controller:
             else None
         )
         #: record writes of the call path and operator state spans, in order, behind the calls
-        self.writes = WriteQueue()
+        self.writes = WriteQueue(batch=lambda: batch(store.sessions))
         self.agent_log = AgentStateLog(store.sessions, node=settings.node_id, queue=self.writes)
         self.acd = (
             AcdService(

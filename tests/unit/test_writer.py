@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import OperationalError
 
-from contacts import ContactStore
+from acd.agents import AgentState
+from acd.live import AgentChange
+from contacts import AgentStateLog, ContactStore
+from contacts.batch import batch
 from contacts.writer import DeferredContactWrites, WriteQueue
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -48,6 +51,7 @@ async def test_given_database_down_when_writes_arrive_then_buffered_and_land_onc
         "retries": 5,
         "dropped": 0,
         "failed": 0,
+        "commits": 20,
         "database_down": False,
     }
     await queue.close()
@@ -104,3 +108,42 @@ async def test_given_deferred_contact_writes_then_the_record_is_the_same_as_writ
     assert (record.queue, record.outcome, record.ended_at, record.talk_ended_at) == ("general", "answered", T0, T0)
     assert [step["node"] for step in record.ivr_path] == ["welcome"]
     await writes.queue.close()
+
+
+async def test_given_writes_waiting_together_then_one_transaction_and_one_commit_for_all(
+    store: ContactStore,
+) -> None:
+    queue = WriteQueue(batch=lambda: batch(store.sessions))
+    writes = DeferredContactWrites(store, queue)
+    log = AgentStateLog(store.sessions, queue=queue)
+    for n in range(30):  # nothing runs until the test yields: thirty writes wait together
+        writes.start_contact(
+            contact_id=f"c{n}", channel_id=f"c{n}", caller=None, dialled="803160", language="it", started_at=T0
+        )
+        log.note(AgentChange(f"op{n % 3}", AgentState.READY if n % 2 else AgentState.NOT_READY, None, None, n))
+    await queue.drained()
+
+    assert (queue.written, queue.commits) == (60, 1)
+    assert len(await store.recent(100)) == 30
+    # the last change of each (n = 27, 28, 29), read back from the spans the batch wrote
+    assert {agent: change.state for agent, change in (await log.current()).items()} == {
+        "op0": AgentState.READY,
+        "op1": AgentState.NOT_READY,
+        "op2": AgentState.READY,
+    }
+    await queue.close()
+
+
+async def test_given_a_bad_write_inside_a_batch_then_the_others_land_and_only_it_is_dropped(
+    store: ContactStore,
+) -> None:
+    queue = WriteQueue(batch=lambda: batch(store.sessions))
+    writes = DeferredContactWrites(store, queue)
+    writes.start_contact(contact_id="a", channel_id="a", caller=None, dialled="1", language="it", started_at=T0)
+    writes.start_contact(contact_id="", channel_id="b", caller=None, dialled="1", language="it", started_at=T0)
+    writes.start_contact(contact_id="c", channel_id="c", caller=None, dialled="1", language="it", started_at=T0)
+    await queue.drained()
+
+    assert sorted(r.id for r in await store.recent(10)) == ["a", "c"]
+    assert (queue.written, queue.failed) == (2, 1)
+    await queue.close()
