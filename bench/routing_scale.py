@@ -66,9 +66,10 @@ import redis
 import redis.asyncio as aioredis
 
 from acd.agents import Agent, AgentState, NotReadyReason
-from acd.live import _CLAIM, _RELEASE, LiveState
+from acd.live import LiveState
 from acd.roster import OperatorSpec
 from acd.routing import OperatorView, RoutingStrategy, WaitingCall, best_call, best_operator
+from acd.scripts import CLAIM, RELEASE
 from bench.report import Summary, machine, percentile, summarize
 from ivr.config import IvrConfig
 from unico.acd_service import AcdService
@@ -304,7 +305,7 @@ async def _undo(live: LiveState, agent_id: str, now: float) -> None:
 def claim_worker(url: str, prefix: str, worker: int, quota: int, agents: int, calls: int, log_path: str) -> None:
     """Race claims and releases until ``quota`` claims were won; log ``seq kind agent call``."""
     client = redis.Redis.from_url(url, decode_responses=True)
-    claim_sha, release_sha = client.script_load(_CLAIM), client.script_load(_RELEASE)
+    claim_sha, release_sha = client.script_load(CLAIM), client.script_load(RELEASE)
     rng = random.Random(worker)
     controller = f"w{worker}"
     seq_key = f"{prefix}seq"

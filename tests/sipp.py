@@ -662,14 +662,23 @@ def _bindable(host: str, ports: range) -> bool:
 
 #: ports handed out lately by this process: a sipp started a moment ago may not have bound its
 #: port yet, so the same port is not handed out again before the others in the share
-_handed: collections.deque[int] = collections.deque(maxlen=120)
+_handed: collections.deque[int] = collections.deque(maxlen=512)
+
+
+def _share(base: int, per_slot: int) -> range:
+    """This process's ports: its slot's share when rigs may run side by side (parallel workers,
+    an explicit slot), else all ten shares (a benchmark's hundred softphones need them)."""
+    if os.environ.get("UNICO_E2E_SLOT") or os.environ.get("PYTEST_XDIST_WORKER"):
+        first = base + per_slot * (rig_slot() % 10)
+        return range(first, first + per_slot)
+    return range(base, base + 10 * per_slot)
 
 
 def free_udp_port(host: str = "127.0.0.1") -> int:
-    """A UDP port free on ``host`` right now, from this slot's share (see above)."""
-    first = 30000 + _SIP_PORTS_PER_SLOT * (rig_slot() % 10)
+    """A UDP port free on ``host`` right now, from this process's share (see above)."""
+    share = _share(30000, _SIP_PORTS_PER_SLOT)
     for _ in range(500):
-        port = random.randrange(first, first + _SIP_PORTS_PER_SLOT)
+        port = random.randrange(share.start, share.stop)
         if port not in _handed and _bindable(host, range(port, port + 1)):
             _handed.append(port)
             return port
@@ -678,9 +687,9 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
 
 def free_media_port() -> int:
     """An even port with the next three free: sipp binds -mp and -mp+2 (video), RTCP uses +1."""
-    first = 61000 + _MEDIA_PORTS_PER_SLOT * (rig_slot() % 10)
-    for _ in range(200):
-        base = random.randrange(first, first + _MEDIA_PORTS_PER_SLOT - 4, 4)
+    share = _share(61000, _MEDIA_PORTS_PER_SLOT)
+    for _ in range(500):
+        base = random.randrange(share.start, share.stop - 4, 4)
         if base not in _handed and _bindable("0.0.0.0", range(base, base + 4)):
             _handed.append(base)
             return base

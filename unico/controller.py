@@ -518,7 +518,11 @@ class Controller:
         self.last_reconcile = {"took_ms": round((time.monotonic() - started) * 1000, 1), **counts}
         if counts:
             log.info("reconcile: %s", ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-        stale = await self.store.open_contacts(node=self.settings.node_id)
+        try:
+            stale = await self.store.open_contacts(node=self.settings.node_id)
+        except Exception as exc:  # noqa: BLE001 - the database is down: the next reconnect closes them
+            log.warning("reconcile: cannot read the open contact records: %s", exc)
+            return
         for record in stale:
             if record.id not in live and record.id not in self.calls and record.id not in snapshots:
                 await self.store.finish_contact(

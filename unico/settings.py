@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     #: one controller commands the ARI app at a time (``unico.lease``): others stand by
     lease: bool = True
     #: seconds a dead holder's lease lasts; a standby takes over within about this long
-    lease_ttl: float = Field(default=5.0, ge=2.0, le=60.0)
+    lease_ttl: float = Field(default=5.0, ge=3.0, le=60.0)
 
     web_host: str = "127.0.0.1"
     web_port: int = 8780
