@@ -14,6 +14,8 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -53,8 +55,11 @@ def render_one(text: str, voice: str, target: Path) -> None:
         out = Path(tmp) / "out.wav"
         _run(["espeak-ng", "-v", voice, "-s", "155", "-w", str(raw), "--", text])
         _run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(out)])
-        shutil.move(str(out), target.with_suffix(".tmp"))
-        target.with_suffix(".tmp").replace(target)
+        # a temporary name of this process's own: two controllers starting together on one host
+        # render the same prompt at once, and the second rename must not find the first's gone
+        staging = target.with_name(f".{target.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        shutil.move(str(out), staging)
+        staging.replace(target)
 
 
 def prune(config: IvrConfig, out_dir: Path) -> list[Path]:

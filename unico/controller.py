@@ -594,6 +594,13 @@ class Controller:
             if isinstance(action, Resume):
                 self._adopt(action.caller)
             return
+        # the operator's leg and the holding bridge route to the call before any held event is
+        # released: an answer arriving now must find the call, not be hung up as a stray leg
+        queued = snapshot.queue
+        if queued.agent_channel:
+            self.dispatcher.link(queued.agent_channel, call.channel_id)
+        if queued.hold_bridge:
+            self.dispatcher.link(f"bridge:{queued.hold_bridge}", call.channel_id)
         actor = CallActor(self, call=call)
         if self.dispatcher.start_actor(call.channel_id, actor.on_event, Recover(action)):
             self.calls[call.channel_id] = call

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import threading
 from pathlib import Path
 
+import pytest
+
 from ivr.config import load_config
-from ivr.tts import prune, render_prompts
+from ivr.tts import prune, render_one, render_prompts
 
 CONFIG = """
 settings: {languages: [it, en]}
@@ -41,3 +45,36 @@ def test_given_text_prompts_when_rendered_then_8khz_mono_files_cached_and_rerend
     assert [p.name for p in again] == [f"{changed.prompt_stem('hello', 'it').split('/')[1]}.wav"]
     assert prune(changed, out) == [italian]
     assert not italian.exists()
+
+
+def test_given_two_processes_rendering_the_same_prompt_at_once_then_both_succeed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two controllers (or test workers) starting together on one host render the same files: both
+    # have staged their file before either renames it into place (the barrier makes it so)
+    target = tmp_path / "it" / "welcome-0123456789abcdef.wav"
+    staged = threading.Barrier(2, timeout=10)
+    move = shutil.move
+
+    def move_then_wait(src: str, dst: Path) -> object:
+        result = move(src, dst)
+        staged.wait()
+        return result
+
+    monkeypatch.setattr("ivr.tts.shutil.move", move_then_wait)
+    errors: list[BaseException] = []
+
+    def render() -> None:
+        try:
+            render_one("Benvenuti.", "it", target)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=render) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert target.stat().st_size > 1000
+    assert [p.name for p in target.parent.iterdir()] == [target.name], "no staging file left behind"

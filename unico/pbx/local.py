@@ -191,7 +191,7 @@ def sync_prompts(settings: Settings, src: Path) -> int:
             if target_stat.st_size == source_stat.st_size and target_stat.st_mtime_ns == source_stat.st_mtime_ns:
                 continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # controllers may sync at once
         shutil.copy2(path, tmp)
         tmp.replace(target)
         copied += 1
