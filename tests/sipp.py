@@ -22,7 +22,6 @@ removed after a call whose sipp exit code is 0 unless ``keep_artifacts=True``.
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import os
 import random
@@ -660,9 +659,17 @@ def _bindable(host: str, ports: range) -> bool:
             sock.close()
 
 
-#: ports handed out lately by this process: a sipp started a moment ago may not have bound its
-#: port yet, so the same port is not handed out again before the others in the share
-_handed: collections.deque[int] = collections.deque(maxlen=512)
+#: ports handed out by this process in the last seconds: a sipp started a moment ago may not have
+#: bound its port yet, so the same port is not handed out again that soon
+_handed: dict[int, float] = {}
+_HANDED_FOR = 5.0
+
+
+def _recently_handed(port: int) -> bool:
+    now = time.monotonic()
+    for old in [p for p, at in _handed.items() if now - at > _HANDED_FOR]:
+        del _handed[old]
+    return port in _handed
 
 
 def _share(base: int, per_slot: int) -> range:
@@ -679,8 +686,8 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
     share = _share(30000, _SIP_PORTS_PER_SLOT)
     for _ in range(500):
         port = random.randrange(share.start, share.stop)
-        if port not in _handed and _bindable(host, range(port, port + 1)):
-            _handed.append(port)
+        if not _recently_handed(port) and _bindable(host, range(port, port + 1)):
+            _handed[port] = time.monotonic()
             return port
     raise SippError("no free SIP port in this slot's range")
 
@@ -690,7 +697,7 @@ def free_media_port() -> int:
     share = _share(61000, _MEDIA_PORTS_PER_SLOT)
     for _ in range(500):
         base = random.randrange(share.start, share.stop - 4, 4)
-        if base not in _handed and _bindable("0.0.0.0", range(base, base + 4)):
-            _handed.append(base)
+        if not _recently_handed(base) and _bindable("0.0.0.0", range(base, base + 4)):
+            _handed[base] = time.monotonic()
             return base
     raise SippError("no free media port range found")

@@ -173,13 +173,20 @@ class Controller:
             return None
 
     async def wait_ready(self, timeout: float = 60.0) -> dict[str, Any]:
+        seen: list[dict[str, Any] | None] = [None]
+
         async def ready() -> dict[str, Any] | None:
             if not self.running:
                 raise AssertionError(f"controller exited:\n{self.log_text()[-4000:]}")
-            body = await self.health()
+            body = seen[0] = await self.health()
             return body if body and body.get("ready") else None
 
-        result: dict[str, Any] = await wait_for(ready, timeout=timeout, what="controller ready")
+        try:
+            result: dict[str, Any] = await wait_for(ready, timeout=timeout, what="controller ready")
+        except AssertionError as exc:
+            last = seen[0]
+            role = last.get("role") if last else "no answer on its web port"
+            raise AssertionError(f"{exc}; role {role!r}\n{self.log_text()[-2000:]}") from None
         return result
 
     async def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:

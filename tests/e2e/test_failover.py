@@ -130,11 +130,11 @@ async def test_given_a_standby_when_the_active_controller_is_killed_then_it_take
 ) -> None:
     standby = second(rig, "standby", 3)
     standby.start()
-    # op2001 is on a break: the queue is staffed (the caller waits) but nobody is ready
-    phone = await operators.online("op2001", talk_ms=1_000)
-    status, body = await rig.api("POST", "/api/agents/op2001/pause", {"reason": "break"})
-    assert status == 200, body
     try:
+        # op2001 is on a break: the queue is staffed (the caller waits) but nobody is ready
+        phone = await operators.online("op2001", talk_ms=1_000)
+        status, body = await rig.api("POST", "/api/agents/op2001/pause", {"reason": "break"})
+        assert status == 200, body
         body = await until_health(standby, lambda h: h["role"] == "standby", "the second controller standing by")
         assert not body["ready"] and body["ari_requests"] == {}, body
         waiter = number()
@@ -161,7 +161,8 @@ async def test_given_a_standby_when_the_active_controller_is_killed_then_it_take
         assert len(await records.all_for(waiter)) == 1
     finally:
         assert standby.stop() == 0, standby.log_text()[-3000:]  # a clean stop lets go of the lease
-    rig.start()
+        if not rig.running:
+            rig.start()
     await rig.wait_ready()
 
 
@@ -182,7 +183,8 @@ async def test_given_a_second_controller_without_lease_when_it_takes_the_app_the
         assert (await health_of(rig))["ari_requests"] == sent, "the replaced controller sent nothing more"
     finally:
         assert rogue.stop() == 0, rogue.log_text()[-3000:]
-    # the replaced controller stays aside for a while (no tug of war with a misconfigured peer)
-    rig.stop()
-    rig.start()
+        # the replaced controller stays aside for a while (no tug of war with a misconfigured
+        # peer): start it again for the next tests
+        rig.stop()
+        rig.start()
     await rig.wait_ready()
