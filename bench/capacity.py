@@ -1009,7 +1009,11 @@ class Rig:
             for op in [*self.operators, HOLD_OPERATOR]:
                 await self.api("POST", f"/api/agents/{op}/logout")
         for phone in self.phones:
-            await phone.close()
+            try:
+                await phone.close()
+            except Exception as exc:  # noqa: BLE001 - stop every other softphone all the same
+                print(f"softphone {phone.op_id}: {exc}", file=sys.stderr)
+                await phone.stop()
 
 
 # --- the search ---------------------------------------------------------------------------------

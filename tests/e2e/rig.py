@@ -276,9 +276,21 @@ class Operators:
         return phone
 
     async def close(self) -> None:
+        """Log every operator out and stop every softphone, even when one of them fails (a sipp
+        left running would hold its ports and keep answering into later tests)."""
+        problems: list[BaseException] = []
         for op_id, phone in self.phones.items():
-            await self.rig.api("POST", f"/api/agents/{op_id}/logout")
-            await phone.close()
+            try:
+                await self.rig.api("POST", f"/api/agents/{op_id}/logout")
+            except Exception as exc:  # noqa: BLE001 - the controller may be down: stop the phone anyway
+                problems.append(exc)
+            try:
+                await phone.close()
+            except Exception as exc:  # noqa: BLE001 - reported below, after every phone stopped
+                problems.append(exc)
+                await phone.stop()
+        if problems:
+            raise problems[0]
 
 
 class Records:
