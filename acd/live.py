@@ -29,7 +29,12 @@ call two agents: Redis runs a script to completion before any other command. ``s
 compare-and-set on the agent's state for the same reason: a pause arriving from the REST API must not
 overwrite a claim made a microsecond earlier by another controller.
 
-A routing decision is two round trips: one script reads what the decision needs
+A routing decision is one round trip: ``claim_best_agent`` (a call arrives) and ``claim_best_call``
+(an operator frees up) are scripts that read the live state, choose and claim in one go. What only
+the roster and the config decide (who fits a call, rank groups by strategy, the preferred operator)
+is worked out beforehand by ``acd.routing``; the script applies the live part (free, idle longest;
+most urgent call the operator fits). The two-trip way stays for what the scripts hand back: a call
+another controller owns, or one escalated since this process wrote it: one script reads
 (``read_call_and_agents``, ``read_agent_and_waiting``), ``acd.routing`` chooses in Python, one
 script claims the pair (and may carry the offer to the call's owner: ``claim(notify=...)``).
 
@@ -48,10 +53,11 @@ Example::
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -75,6 +81,42 @@ class AgentChange:
     reason: NotReadyReason | None
     call_id: str | None
     since: float
+
+
+class Pick(enum.Enum):
+    """How a one-round-trip routing decision (``claim_best_agent``, ``claim_best_call``) ended."""
+
+    #: the pair is claimed
+    WON = "won"
+    #: the call is no longer waiting (claimed by another, answered, gone), or the operator is not free
+    GONE = "gone"
+    #: nobody fits who is free: no free operator for the call, no waiting call for the operator
+    NOBODY = "nobody"
+    #: another controller owns the call: route it with a snapshot and ``claim(notify=...)``
+    FOREIGN = "foreign"
+    #: the call's routes changed since this process wrote them (an escalation elsewhere): re-read
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPick:
+    """``claim_best_agent``'s outcome: the operator claimed, when they were idle from, and how many
+    candidates were free (for the decision's reason)."""
+
+    status: Pick
+    agent_id: str = ""
+    idle_since: float = 0.0
+    free: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallPick:
+    """``claim_best_call``'s outcome: the call claimed (as Redis held it) and how many waiting calls
+    the operator could serve (for the decision's reason)."""
+
+    status: Pick
+    call: WaitingCall | None = None
+    servable: int = 0
 
 
 def _text(value: Any) -> str:
@@ -164,6 +206,9 @@ class LiveState:
         self._adopt = redis.register_script(scripts.ADOPT)
         self._requeue = redis.register_script(scripts.REQUEUE)
         self._restore_claim = redis.register_script(scripts.RESTORE_CLAIM)
+        self._route_call = redis.register_script(scripts.ROUTE_CALL)
+        self._route_agent = redis.register_script(scripts.ROUTE_AGENT)
+        self._count_logged_in = redis.register_script(scripts.COUNT_LOGGED_IN)
         #: the calls this process wrote (``add_call``, ``update_call``): which agents to read with the
         #: call when routing it, in the same round trip (a hint only: the decision uses what Redis holds)
         self._written: dict[str, WaitingCall] = {}
@@ -585,6 +630,129 @@ class LiveState:
         if result == 1:
             self._changed(AgentChange(agent_id, AgentState.RINGING, None, call_id, now))
         return bool(result)
+
+    async def claim_best_agent(
+        self,
+        call: WaitingCall,
+        groups: Sequence[Sequence[str]],
+        claimer: str,
+        *,
+        now: float,
+        lease: tuple[str, str] | None = None,
+        fencing_token: str | None = None,
+    ) -> AgentPick:
+        """Claim the best free operator of ``groups`` for ``call``: a routing decision in one round trip.
+
+        ``call`` is the call as this process wrote it (``written_call``); ``groups`` are the operators
+        who fit it, best rank first (``acd.routing.rank_operators``). One script checks the call is
+        still waiting, still this process's (``claimer``) and still as written, then takes, within the
+        first group holding a free operator, the one idle longest, and claims the pair as ``claim``
+        does. ``Pick.FOREIGN`` and ``Pick.STALE`` ask for the two-trip way (``read_call_and_agents``,
+        then ``claim``); a lease held by another raises ``LeaseLost``.
+
+        Example::
+
+            pick = await live.claim_best_agent(call, [["op1003"], ["op1001", "op1002"]], "ctl-a", now=clock())
+            if pick.status is Pick.WON:
+                ...  # ring pick.agent_id
+        """
+        candidates = [agent_id for group in groups for agent_id in group]
+        keys = [self.call_key(call.call_id), self.queue_key(call.queue), lease[0] if lease else self.call_key("")]
+        result = await self._route_call(
+            keys=[*keys, *map(self.agent_key, candidates)],
+            args=[
+                call.call_id,
+                claimer,
+                fencing_token or "",
+                repr(now),
+                call.queue,
+                self.events_channel,
+                lease[1] if lease is not None else "",
+                self._routes_signature(call),
+                self.agent_key(""),
+                len(groups),
+                *(len(group) for group in groups),
+            ],
+        )
+        code = int(result[0])
+        if code == -1:
+            raise LeaseLost(f"routing of {call.call_id} refused: {lease[0] if lease else ''} is another's")
+        if code != 1:
+            return AgentPick({0: Pick.GONE, 2: Pick.NOBODY, -2: Pick.FOREIGN, -3: Pick.STALE}[code])
+        agent_id = _text(result[1])
+        self._changed(AgentChange(agent_id, AgentState.RINGING, None, call.call_id, now))
+        return AgentPick(Pick.WON, agent_id, float(_text(result[2])), int(result[3]))
+
+    @staticmethod
+    def _routes_signature(call: WaitingCall) -> str:
+        """The call's tier, levels, overflow routes and preferred operator as ``add_call`` stores them."""
+        fields = LiveState._call_fields(call)
+        return "\n".join((fields["tier"], fields["requirements"], fields["also"], fields["preferred"]))
+
+    async def claim_best_call(
+        self,
+        agent_id: str,
+        tiers: Iterable[str],
+        skills: Mapping[str, int],
+        queues: Iterable[str],
+        claimer: str,
+        *,
+        now: float,
+        channel_prefix: str,
+        lease: tuple[str, str] | None = None,
+    ) -> CallPick:
+        """Claim the most urgent waiting call of ``queues`` that ``agent_id`` can serve, in one round trip.
+
+        ``tiers`` and ``skills`` are the operator's (from the roster). One script checks the operator
+        is free, walks every waiting call of ``queues`` in line order, keeps the one
+        ``acd.routing.best_call`` would choose, and claims the pair as ``claim`` does. A call
+        owned by another controller is claimed for it, and its offer published on
+        ``channel_prefix + owner`` in the same script (``{"type": "offer", "call", "agent",
+        "servable"}``). A lease held by another raises ``LeaseLost``.
+
+        Example::
+
+            pick = await live.claim_best_call("op1003", ["general"], {"pacchi": 5}, config.queues, "ctl-a",
+                                              now=clock(), channel_prefix="unico:ctl:")
+        """
+        operator = json.dumps({"tiers": {tier: True for tier in tiers}, "skills": dict(skills)})
+        names = sorted(set(queues))
+        result = await self._route_agent(
+            keys=[self.agent_key(agent_id), lease[0] if lease else self.agent_key(""), *map(self.queue_key, names)],
+            args=[
+                agent_id,
+                claimer,
+                repr(now),
+                self.events_channel,
+                lease[1] if lease is not None else "",
+                self.call_key(""),
+                operator,
+                channel_prefix,
+            ],
+        )
+        code = int(result[0])
+        if code == -1:
+            raise LeaseLost(f"routing for {agent_id} refused: {lease[0] if lease else ''} is another's")
+        if code != 1:
+            return CallPick(Pick.GONE if code == 0 else Pick.NOBODY)
+        call_id = _text(result[1])
+        names_ = ("owner", "queue", "priority", "enqueued_at", "tier", "requirements", "also", "preferred")
+        call = _call_from(call_id, dict(zip(names_, map(_text, result[3:11]), strict=True)))
+        self._changed(AgentChange(agent_id, AgentState.RINGING, None, call_id, now))
+        return CallPick(Pick.WON, call, int(result[2]))
+
+    async def count_logged_in(self, agent_ids: Iterable[str]) -> int:
+        """How many of ``agent_ids`` are logged in (any state but ``logged_out``), in one round trip.
+
+        Example::
+
+            if not await live.count_logged_in(fitting):
+                ...  # nobody could ever take the call: unavailable treatment
+        """
+        ids = list(agent_ids)
+        if not ids:
+            return 0
+        return int(await self._count_logged_in(keys=[self.agent_key(agent_id) for agent_id in ids]))
 
     async def release(
         self,

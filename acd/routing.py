@@ -124,13 +124,13 @@ def can_serve(operator: Skilled, call: WaitingCall) -> bool:
     return route_for(operator, call) is not None
 
 
-def _skill_sum(operator: OperatorView, call: WaitingCall) -> int:
+def _skill_sum(operator: Skilled, call: WaitingCall) -> int:
     route = route_for(operator, call)
     requirements = route.requirements if route is not None else call.requirements
     return sum(operator.skills.get(skill, 0) for skill in requirements)
 
 
-def _skills_text(operator: OperatorView, call: WaitingCall) -> str:
+def _skills_text(operator: Skilled, call: WaitingCall) -> str:
     route = route_for(operator, call)
     requirements = route.requirements if route is not None else call.requirements
     via = f"overflow to tier {route.tier}, " if route is not None and route.tier != call.tier else ""
@@ -164,20 +164,54 @@ def best_operator(
         return None
     preferred = next((op for op in eligible if op.id == call.preferred), None)
     if preferred is not None:
-        reason = (
-            f"{preferred.id}: handled this caller's last contact; {_skills_text(preferred, call)} "
-            f"(preferred over {len(eligible) - 1} other eligible)"
-        )
-        return Decision(preferred.id, reason)
-    if strategy is RoutingStrategy.BEST_SKILL:
+        chosen = preferred
+    elif strategy is RoutingStrategy.BEST_SKILL:
         chosen = min(eligible, key=lambda op: (-_skill_sum(op, call), op.idle_since, op.id))
     else:
         chosen = min(eligible, key=lambda op: (op.idle_since, op.id))
-    reason = (
+    return Decision(chosen.id, operator_reason(chosen, call, strategy, eligible=len(eligible), now=now))
+
+
+def operator_reason(
+    chosen: OperatorView, call: WaitingCall, strategy: RoutingStrategy, *, eligible: int, now: float
+) -> str:
+    """Why ``chosen`` got ``call`` (``best_operator``'s reason), ``eligible`` operators being free and fit."""
+    if chosen.id == call.preferred:
+        return (
+            f"{chosen.id}: handled this caller's last contact; {_skills_text(chosen, call)} "
+            f"(preferred over {eligible - 1} other eligible)"
+        )
+    return (
         f"{chosen.id}: {_skills_text(chosen, call)}, idle {_seconds(now - chosen.idle_since)} "
-        f"(best of {len(eligible)} eligible, strategy {strategy.value})"
+        f"(best of {eligible} eligible, strategy {strategy.value})"
     )
-    return Decision(chosen.id, reason)
+
+
+def rank_operators(call: WaitingCall, fitting: Mapping[str, Skilled], strategy: RoutingStrategy) -> list[list[str]]:
+    """The operators of ``fitting`` (who fit ``call``) in rank groups, best first: what
+    ``best_operator`` decides from the roster alone, before any live state is read.
+
+    The call's preferred operator is a group of their own, first; with ``best_skill`` the others are
+    grouped by proficiency sum, highest first; with ``longest_idle`` they are one group. Within a
+    group, the free operator idle longest wins, then the smallest id (``LiveState.claim_best_agent``
+    applies that part inside Redis). Example::
+
+        rank_operators(call, {"op1": spec1, "op2": spec2, "op3": spec3}, RoutingStrategy.BEST_SKILL)
+        # [["op3"], ["op1", "op2"]]  (op3 is the preferred one; op1 and op2 share a proficiency sum)
+    """
+    groups: list[list[str]] = []
+    rest = list(fitting)
+    if call.preferred is not None and call.preferred in fitting:
+        groups.append([call.preferred])
+        rest.remove(call.preferred)
+    if strategy is RoutingStrategy.BEST_SKILL:
+        by_sum: dict[int, list[str]] = {}
+        for operator_id in rest:
+            by_sum.setdefault(_skill_sum(fitting[operator_id], call), []).append(operator_id)
+        groups += [by_sum[total] for total in sorted(by_sum, reverse=True)]
+    elif rest:
+        groups.append(rest)
+    return groups
 
 
 def best_call(operator: OperatorView, waiting_calls: Iterable[WaitingCall], *, now: float) -> Decision | None:
@@ -194,9 +228,17 @@ def best_call(operator: OperatorView, waiting_calls: Iterable[WaitingCall], *, n
     if not servable:
         return None
     chosen = min(servable, key=lambda call: (-call.priority, call.enqueued_at, call.call_id))
-    reason = (
+    return Decision(chosen.call_id, call_reason(operator, chosen, servable=len(servable), now=now))
+
+
+def call_reason(operator: Skilled, chosen: WaitingCall, *, servable: int, now: float, operator_id: str = "") -> str:
+    """Why ``chosen`` went to ``operator`` (``best_call``'s reason), ``servable`` calls fitting them.
+
+    ``operator_id`` names a roster entry (which has no id of its own); an ``OperatorView`` names itself.
+    """
+    name = operator_id or getattr(operator, "id", "")
+    return (
         f"{chosen.call_id} (queue {chosen.queue}, priority {chosen.priority}, "
-        f"waited {_seconds(now - chosen.enqueued_at)}) for {operator.id}: {_skills_text(operator, chosen)} "
-        f"(first of {len(servable)} servable calls across all queues)"
+        f"waited {_seconds(now - chosen.enqueued_at)}) for {name}: {_skills_text(operator, chosen)} "
+        f"(first of {servable} servable calls across all queues)"
     )
-    return Decision(chosen.call_id, reason)

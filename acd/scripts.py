@@ -138,4 +138,163 @@ redis.call('PUBLISH', ARGV[5], 'agent:' .. ARGV[1])
 return 1
 """
 
-__all__ = ["ADOPT", "CLAIM", "READ", "RELEASE", "REQUEUE", "RESTORE_CLAIM", "SET_AGENT"]
+
+COUNT_LOGGED_IN: Final = """
+-- KEYS: agent hashes; returns how many exist with a state other than logged_out
+local n = 0
+for i = 1, #KEYS do
+  local state = redis.call('HGET', KEYS[i], 'state')
+  if state and state ~= 'logged_out' then n = n + 1 end
+end
+return n
+"""
+
+
+ROUTE_CALL: Final = """
+-- A routing decision in one round trip, call arrives: choose the best free operator among the
+-- candidates and claim them, as CLAIM does. Which operators fit the call, and in which rank groups,
+-- comes from acd.routing (the roster's tiers and skills, the queue's strategy, the preferred
+-- operator): the rules are not written twice. The script only reads live state: within the first
+-- group holding a free operator (ready, registered, no call), the one idle longest
+-- (max(since, last_call_end)), then the smallest id. acd.routing.best_operator on the same state
+-- chooses the same operator (tests/unit/test_routing_scripts.py).
+-- KEYS: call hash, queue zset, the claimer's lease key (read only with a lease value), then the
+--       candidates' agent hashes, group by group
+-- ARGV: 1 call id, 2 claimer (must be the call's owner), 3 fencing token, 4 now, 5 queue name,
+--       6 events channel, 7 lease value ('' = no lease), 8 the call's routes as the claimer wrote them
+--       (tier, requirements, also and preferred as stored, joined by newlines), 9 agent key prefix,
+--       10 number of groups, then each group's size
+-- returns {1, agent id, idle since, free candidates} (won), {0} (the call is no longer waiting),
+-- {2} (no candidate is free), {-1} (lease lost), {-2} (another controller owns the call),
+-- {-3} (the call's routes changed since the claimer wrote them)
+if ARGV[7] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[7] then return {-1} end
+local call = redis.call('HMGET', KEYS[1], 'status', 'queue', 'owner', 'tier', 'requirements', 'also', 'preferred')
+if call[1] ~= 'waiting' or call[2] ~= ARGV[5] then return {0} end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return {0} end
+if (call[3] or '') ~= ARGV[2] then return {-2} end
+if table.concat({call[4] or '', call[5] or '', call[6] or '', call[7] or ''}, '\\n') ~= ARGV[8] then return {-3} end
+local plen = string.len(ARGV[9])
+local k, free = 4, 0
+local best_id, best_idle, best_raw
+for g = 1, tonumber(ARGV[10]) do
+  local settled = best_id ~= nil
+  local last = k + tonumber(ARGV[10 + g]) - 1
+  for i = k, last do
+    local a = redis.call('HMGET', KEYS[i], 'state', 'registered', 'call_id', 'since', 'last_call_end')
+    if a[1] == 'ready' and a[2] == '1' and (not a[3] or a[3] == '') then
+      free = free + 1
+      if not settled then
+        local idle, raw = tonumber(a[4] or '') or 0, a[4] or '0'
+        local ended = tonumber(a[5] or '') or 0
+        if ended > idle then idle, raw = ended, a[5] or '0' end
+        local id = string.sub(KEYS[i], plen + 1)
+        if best_id == nil or idle < best_idle or (idle == best_idle and id < best_id) then
+          best_id, best_idle, best_raw = id, idle, raw
+        end
+      end
+    end
+  end
+  k = last + 1
+end
+if best_id == nil then return {2} end
+local agent = ARGV[9] .. best_id
+redis.call('HSET', agent, 'state', 'ringing', 'reason', '', 'since', ARGV[4], 'call_id', ARGV[1],
+           'controller', ARGV[2], 'token', ARGV[3])
+redis.call('HSET', KEYS[1], 'status', 'claimed', 'agent', best_id, 'controller', ARGV[2], 'token', ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[6], 'agent:' .. best_id)
+redis.call('PUBLISH', ARGV[6], 'queue:' .. ARGV[5])
+return {1, best_id, best_raw, free}
+"""
+
+
+ROUTE_AGENT: Final = """
+-- A routing decision in one round trip, operator frees up: choose the most urgent waiting call the
+-- operator can serve across the queues given, and claim it, as CLAIM does. Order as
+-- acd.routing.best_call: highest priority, then earliest enqueue time, then smallest call id. A call
+-- fits when one of its routes (its tier and minimum levels, then each overflow route) has a tier the
+-- operator belongs to and levels the operator meets: acd.routing._fits, the one rule written here
+-- a second time; tests/unit/test_routing_scripts.py holds the two to the same choices.
+-- KEYS: agent hash, the claimer's lease key (read only with a lease value), then queue zsets
+-- ARGV: 1 agent id, 2 claimer, 3 now, 4 events channel, 5 lease value ('' = no lease), 6 call key
+--       prefix, 7 the operator's tiers and skills as JSON {"tiers": {tier: true}, "skills": {skill: level}}
+--       (from the roster), 8 controller channel prefix (an offer to another owner is published there)
+-- returns {1, call id, servable calls, owner ('' = the claimer's), queue, then the call's priority,
+-- enqueued_at, tier, requirements, also and preferred as stored} (won),
+-- {0} (the operator is not free), {2} (no waiting call fits), {-1} (lease lost)
+if ARGV[5] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[5] then return {-1} end
+local agent = redis.call('HMGET', KEYS[1], 'state', 'registered', 'call_id')
+if agent[1] ~= 'ready' or agent[2] ~= '1' or (agent[3] and agent[3] ~= '') then return {0} end
+local op = cjson.decode(ARGV[7])
+local decoded, verdicts = {}, {}
+local function json(text)
+  local value = decoded[text]
+  if value == nil then value = cjson.decode(text); decoded[text] = value end
+  return value
+end
+local function fits(tier, levels)
+  if not op.tiers[tier] then return false end
+  for skill, level in pairs(levels) do
+    if (op.skills[skill] or 0) < level then return false end
+  end
+  return true
+end
+local servable, best_id, best_priority, best_at, best_owner, best_queue, best_key = 0, nil, 0, 0, '', '', ''
+for q = 3, #KEYS do
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[q], 0, -1)) do
+    local c = redis.call('HMGET', ARGV[6] .. id, 'status', 'priority', 'enqueued_at', 'tier', 'requirements',
+                         'also', 'owner', 'queue')
+    if c[1] == 'waiting' then
+      local routes = (c[4] or '') .. '\\n' .. (c[5] or '{}') .. '\\n' .. (c[6] or '[]')
+      local ok = verdicts[routes]
+      if ok == nil then
+        ok = fits(c[4] or '', json(c[5] or '{}'))
+        if not ok then
+          for _, route in ipairs(json(c[6] or '[]')) do
+            if fits(route[1], route[2]) then ok = true; break end
+          end
+        end
+        verdicts[routes] = ok
+      end
+      if ok then
+        servable = servable + 1
+        local priority, at = tonumber(c[2]), tonumber(c[3])
+        if best_id == nil or priority > best_priority or (priority == best_priority and
+            (at < best_at or (at == best_at and id < best_id))) then
+          best_id, best_priority, best_at = id, priority, at
+          best_owner, best_queue, best_key = c[7] or '', c[8], KEYS[q]
+        end
+      end
+    end
+  end
+end
+if best_id == nil then return {2} end
+local holder = best_owner
+if holder == '' then holder = ARGV[2] end
+redis.call('HSET', KEYS[1], 'state', 'ringing', 'reason', '', 'since', ARGV[3], 'call_id', best_id,
+           'controller', holder, 'token', '')
+redis.call('HSET', ARGV[6] .. best_id, 'status', 'claimed', 'agent', ARGV[1], 'controller', holder, 'token', '')
+redis.call('ZREM', best_key, best_id)
+redis.call('PUBLISH', ARGV[4], 'agent:' .. ARGV[1])
+redis.call('PUBLISH', ARGV[4], 'queue:' .. best_queue)
+if holder ~= ARGV[2] then
+  redis.call('PUBLISH', ARGV[8] .. holder, cjson.encode({type = 'offer', call = best_id, agent = ARGV[1],
+             servable = servable}))
+end
+local c = redis.call('HMGET', ARGV[6] .. best_id, 'priority', 'enqueued_at', 'tier', 'requirements', 'also',
+                     'preferred')
+return {1, best_id, servable, best_owner, best_queue, c[1], c[2], c[3], c[4], c[5], c[6] or ''}
+"""
+
+__all__ = [
+    "ADOPT",
+    "CLAIM",
+    "COUNT_LOGGED_IN",
+    "READ",
+    "RELEASE",
+    "REQUEUE",
+    "RESTORE_CLAIM",
+    "ROUTE_AGENT",
+    "ROUTE_CALL",
+    "SET_AGENT",
+]

@@ -36,7 +36,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -61,10 +61,20 @@ from acd.agents import (
     apply,
     heal,
 )
-from acd.live import AgentChange, LeaseLost, LiveState
+from acd.live import AgentChange, LeaseLost, LiveState, Pick
 from acd.queues import QueueSpec, requirements_at
 from acd.roster import OperatorSpec
-from acd.routing import OperatorView, Route, RoutingStrategy, WaitingCall, best_call, best_operator, can_serve
+from acd.routing import (
+    OperatorView,
+    Route,
+    RoutingStrategy,
+    WaitingCall,
+    best_operator,
+    call_reason,
+    can_serve,
+    operator_reason,
+    rank_operators,
+)
 from ivr.config import IvrConfig
 
 log = logging.getLogger(__name__)
@@ -83,6 +93,9 @@ class Offer:
     call_id: str
     agent_id: str
     reason: str
+    #: how many waiting calls the operator could serve, when another controller chose the call
+    #: inside Redis (``LiveState.claim_best_call``) and left the reason to the owner
+    servable: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +182,10 @@ class AcdService:
         self.claims_lost = 0
         self._fitting_config: IvrConfig | None = None
         self._fitting_cache: dict[tuple[tuple[str, tuple[tuple[str, int], ...]], ...], dict[str, OperatorSpec]] = {}
+        self._rank_cache: dict[tuple[Any, ...], list[list[str]]] = {}
+        #: routing decisions made in one Redis round trip, and those that took the two-trip way
+        self.decisions_one_trip = 0
+        self.decisions_fallback = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -356,7 +373,7 @@ class AcdService:
         live state a decision for it reads. Kept per set of routes until the config changes."""
         config = self.config
         if self._fitting_config is not config:
-            self._fitting_config, self._fitting_cache = config, {}
+            self._fitting_config, self._fitting_cache, self._rank_cache = config, {}, {}
         key = tuple((route.tier, tuple(sorted(route.requirements.items()))) for route in call.routes())
         fitting = self._fitting_cache.get(key)
         if fitting is None:
@@ -364,15 +381,61 @@ class AcdService:
             self._fitting_cache[key] = fitting
         return fitting
 
+    def _ranked(self, call: WaitingCall, strategy: RoutingStrategy) -> list[list[str]]:
+        """``rank_operators`` for ``call``: kept per routes, strategy and preferred operator until the
+        config changes."""
+        fitting = self._fitting(call)  # resets the caches on a new config
+        key = (tuple((r.tier, tuple(sorted(r.requirements.items()))) for r in call.routes()), strategy, call.preferred)
+        groups = self._rank_cache.get(key)
+        if groups is None:
+            groups = rank_operators(call, fitting, strategy)
+            self._rank_cache[key] = groups
+        return groups
+
+    def _strategy(self, queue: str) -> RoutingStrategy:
+        spec = self.config.queues.get(queue)
+        return RoutingStrategy(spec.strategy if spec is not None else "best_skill")
+
     async def route_call(self, call_id: str) -> bool:
         """Offer a waiting call to the best ready operator; False if nobody eligible is ready.
 
-        Two Redis round trips when this process wrote the call (its owner routes it: the usual
-        case): one script reads the call and the live state of the operators who fit it, the
-        call as written here telling which; ``acd.routing`` chooses; one script claims. Choosing
-        inside Redis would save the first trip but put a second copy of the routing rules in Lua.
+        One Redis round trip when this process wrote the call (its owner routes it: the usual case):
+        the operators who fit it, in rank groups (``acd.routing.rank_operators``, from the roster),
+        go to one script that picks the free one idle longest and claims the pair
+        (``LiveState.claim_best_agent``). A call another controller owns, or one escalated since it
+        was written here, takes two: one script reads the call and the live state of the operators
+        who fit it, ``acd.routing.best_operator`` chooses, one script claims.
         """
         hint = self.live.written_call(call_id)
+        if hint is not None and hint.owner == self.controller_id:
+            allowed, lease = self._lease_now()
+            if not allowed:
+                return False
+            strategy = self._strategy(hint.queue)
+            try:
+                pick = await self.live.claim_best_agent(
+                    hint, self._ranked(hint, strategy), self.controller_id, now=self.clock(), lease=lease
+                )
+            except LeaseLost as exc:
+                log.error("routing: %s", exc)
+                return False
+            if pick.status is Pick.WON:
+                self.decisions_one_trip += 1
+                spec = self.config.operators[pick.agent_id]
+                chosen = OperatorView(
+                    id=pick.agent_id,
+                    tiers=frozenset(spec.tiers),
+                    skills=spec.skills,
+                    state=AgentState.RINGING,
+                    idle_since=pick.idle_since,
+                    registered=True,
+                )
+                reason = operator_reason(chosen, hint, strategy, eligible=pick.free, now=self.clock())
+                self._won(Offer(call_id, pick.agent_id, reason), local=True)
+                return True
+            if pick.status in (Pick.GONE, Pick.NOBODY):
+                return False
+        self.decisions_fallback += 1
         for _ in range(10):
             if hint is None:  # written by another process: one more round trip to learn its routes
                 hint = await self.live.get_waiting_call(call_id)
@@ -385,8 +448,7 @@ class AcdService:
             if call.routes() != hint.routes():
                 hint = call  # escalated since it was written here: read the operators who fit now
                 continue
-            spec = self.config.queues.get(call.queue)
-            strategy = RoutingStrategy(spec.strategy if spec is not None else "best_skill")
+            strategy = self._strategy(call.queue)
             views = [_view(agent_id, fitting[agent_id], agent) for agent_id, agent in agents.items()]
             decision = best_operator(call, views, strategy, now=self.clock())
             if decision is None:
@@ -399,22 +461,64 @@ class AcdService:
     async def route_agent(self, agent_id: str) -> bool:
         """Give a freed operator the most urgent waiting call they can serve, across all queues.
 
-        Two Redis round trips: one script reads the operator and every waiting call, one claims.
+        One Redis round trip: a script walks every waiting call, keeps the one
+        ``acd.routing.best_call`` would choose for the operator's tiers and skills, and claims the
+        pair (``LiveState.claim_best_call``); a call another controller owns hears of its offer from
+        the same script.
         """
-        for _ in range(10):
-            spec = self.config.operators.get(agent_id)
-            if spec is None:
-                return False
-            agent, waiting = await self.live.read_agent_and_waiting(agent_id, self.config.queues)
-            if agent is None:
-                return False
-            decision = best_call(_view(agent_id, spec, agent), waiting, now=self.clock())
-            if decision is None:
-                return False
-            call = next(c for c in waiting if c.call_id == decision.choice)
-            if await self._claim(agent_id, call, decision.reason):
-                return True
-        return False
+        spec = self.config.operators.get(agent_id)
+        if spec is None:
+            return False
+        allowed, lease = self._lease_now()
+        if not allowed:
+            return False
+        try:
+            pick = await self.live.claim_best_call(
+                agent_id,
+                spec.tiers,
+                spec.skills,
+                self.config.queues,
+                self.controller_id,
+                now=self.clock(),
+                channel_prefix=self.channel_for(""),
+                lease=lease,
+            )
+        except LeaseLost as exc:
+            log.error("routing: %s", exc)
+            return False
+        if pick.status is not Pick.WON or pick.call is None:
+            return False
+        self.decisions_one_trip += 1
+        call = pick.call
+        reason = call_reason(spec, call, servable=pick.servable, now=self.clock(), operator_id=agent_id)
+        self._won(Offer(call.call_id, agent_id, reason), local=call.owner in ("", self.controller_id))
+        return True
+
+    def _lease_now(self) -> tuple[bool, tuple[str, str] | None]:
+        """May this process claim, and the lease to present (None without leases): a standby, or a
+        controller fenced off, holds none and offers nothing."""
+        if self.lease is None:
+            return True, None
+        lease = self.lease()
+        return lease is not None, lease
+
+    def _won(self, offer: Offer, *, local: bool) -> None:
+        self.decisions += 1
+        log.info("routing: call %s -> %s because %s", offer.call_id, offer.agent_id, offer.reason)
+        if local:
+            self._deliver(offer.call_id, offer)
+
+    def _explain(self, offer: Offer) -> Offer:
+        """An offer another controller chose inside Redis comes without its reason: written here,
+        where the call and the roster are known."""
+        if offer.reason:
+            return offer
+        call = self.live.written_call(offer.call_id)
+        spec = self.config.operators.get(offer.agent_id)
+        if call is None or spec is None:
+            return replace(offer, reason=f"{offer.call_id} for {offer.agent_id} (chosen by another controller)")
+        reason = call_reason(spec, call, servable=offer.servable or 1, now=self.clock(), operator_id=offer.agent_id)
+        return replace(offer, reason=reason)
 
     async def claim_for(self, agent_id: str, call: WaitingCall, reason: str) -> bool:
         """Offer ``call`` to one named operator (a blind transfer); False if they are not free."""
@@ -425,11 +529,9 @@ class AcdService:
         offer = Offer(call.call_id, agent_id, reason)
         # another controller's call hears of its offer from the claim script: no second round trip
         notify = None if owner == self.controller_id else (self.channel_for(owner), _encode(offer))
-        lease = None
-        if self.lease is not None:
-            lease = self.lease()
-            if lease is None:
-                return False  # a standby (or a fenced-off controller) offers nothing
+        allowed, lease = self._lease_now()
+        if not allowed:
+            return False
         try:
             won = await self.live.claim(
                 agent_id, call.call_id, owner, now=self.clock(), queue=call.queue, notify=notify, lease=lease
@@ -440,10 +542,7 @@ class AcdService:
         if not won:
             self.claims_lost += 1
             return False
-        self.decisions += 1
-        log.info("routing: call %s -> %s because %s", call.call_id, agent_id, reason)
-        if notify is None:
-            self._deliver(call.call_id, offer)
+        self._won(offer, local=notify is None)
         return True
 
     async def send(self, call_id: str, message: CallMessage, owner: str | None = None) -> bool:
@@ -471,6 +570,8 @@ class AcdService:
                 continue
             try:
                 item = _decode(message["data"])
+                if isinstance(item, Offer):
+                    item = self._explain(item)
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("acd: bad message on %s: %s", self.channel_for(self.controller_id), exc)
                 continue
@@ -550,10 +651,8 @@ class AcdService:
             tier=call.tier,
             also=final.also,
         )
-        # only the operators who fit are read (one round trip), not the whole roster
-        fitting = {**self._fitting(final), **self._fitting(first)}
-        agents = await self.live.agents(fitting)
-        return sum(1 for agent in agents.values() if agent.state is not AgentState.LOGGED_OUT)
+        # only the operators who fit are looked at, inside Redis (one round trip), not the whole roster
+        return await self.live.count_logged_in({**self._fitting(final), **self._fitting(first)})
 
     async def position(self, call_id: str, queue: str) -> int | None:
         """1-based place of a waiting call in its line (priority first, then arrival)."""
@@ -725,7 +824,13 @@ def _decode(raw: str | bytes) -> CallMessage:
     data = json.loads(raw)
     kind = data["type"]
     if kind == "offer":
-        return Offer(str(data["call"]), str(data["agent"]), str(data["reason"]))
+        servable = data.get("servable")
+        return Offer(
+            str(data["call"]),
+            str(data["agent"]),
+            str(data.get("reason") or ""),
+            int(servable) if servable is not None else None,
+        )
     if kind == "interrupt":
         event = data["event"]
         return AgentInterrupt(str(data["call"]), str(data["agent"]), _EVENTS[event["kind"]](event))
