@@ -61,6 +61,7 @@ from unico.acd_service import (
     TransferRequest,
 )
 from unico.ari import AriError, AriRest, gone_ok
+from unico.ari.errors import AriBadRequest, AriNotFound, AriUnprocessable
 from unico.recovery import QueueSnapshot
 from unico.supervision import Monitors
 
@@ -470,7 +471,12 @@ class QueuedCall:
         rest = self.rest
         self.conv_bridge = self._bridge_id("conv")
         await rest.create_bridge(self.conv_bridge, type="mixing", name=f"call {self.queue}")
-        await rest.add_channel(self.conv_bridge, [self.call_id, channel_id])
+        try:
+            await rest.add_channel(self.conv_bridge, [self.call_id, channel_id])
+        except (AriBadRequest, AriNotFound, AriUnprocessable) as exc:
+            # 400 "Channel not found": the caller (or the operator) hung up as the operator answered;
+            # that leg's hang-up, already on its way, ends the conversation as any other would
+            log.info("call %s: a leg left as %s answered (%s)", self.call_id, self.agent_id, exc)
         self._note("answered", f"{self.agent_id} after {self.answered_at - self.enqueued_at:.1f} s")
         log.info("call %s: answered by %s in %s", self.call_id, self.agent_id, self.queue)
         self.answered_wall = self._now()

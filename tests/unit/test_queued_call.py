@@ -263,6 +263,23 @@ async def test_given_answer_then_mixing_bridge_on_call_and_after_hangup_wrap_up(
     assert 60 < await rig.acd.live.handle_time("tq_basic", 180) < 180, "the handle time moves the estimate"
 
 
+async def test_given_caller_gone_as_operator_answers_when_bridging_fails_then_hangup_ends_it_cleanly(rig: Rig) -> None:
+    from unico.ari.errors import AriBadRequest
+
+    queued = await rig.queued("c1")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    leg = queued.agent_channel
+    assert leg is not None
+    rig.rest.fail["add_channel"] = AriBadRequest(400, "POST", "/bridges/x/addChannel", "Channel not found")
+    await queued.agent_answered(leg)  # must not raise: the caller's hang-up is on its way
+    assert queued.state is QState.TALKING
+    await queued.caller_gone()
+    agent = await rig.acd.live.get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.WRAP_UP, "the operator is not left on a dead call"
+    assert leg in [args[0] for args in rig.rest.args_of("hangup")]
+
+
 async def test_given_escalation_step_when_due_then_requirements_relax_and_route_again(rig: Rig) -> None:
     await ready(rig, "op1001")  # bancoposta 9
     queued = await rig.queued("c1", dialled="7102")  # tq_escalate: bancoposta >= 10, >= 9 after 3 s
