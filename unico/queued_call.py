@@ -512,8 +512,9 @@ class QueuedCall:
         if leg is not None:
             with gone_ok():
                 await self.rest.hangup(leg)
-        with gone_ok():
-            await self.rest.destroy_bridge(self.conv_bridge)
+        if self.conv_bridge:  # none yet if answering failed half-way (ARI timing out under overload)
+            with gone_ok():
+                await self.rest.destroy_bridge(self.conv_bridge)
         if agent_id is not None:
             await self._wrap_up(agent_id)
         await self.acd.live.forget_call(self.call_id)

@@ -280,6 +280,25 @@ async def test_given_caller_gone_as_operator_answers_when_bridging_fails_then_ha
     assert leg in [args[0] for args in rig.rest.args_of("hangup")]
 
 
+async def test_given_answering_failed_half_way_when_operator_hangs_up_then_no_bridge_to_destroy_and_wrap_up(
+    rig: Rig,
+) -> None:
+    from unico.ari.errors import AriTimeout
+
+    queued = await rig.queued("c1")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    leg = queued.agent_channel
+    assert leg is not None
+    rig.rest.fail["destroy_bridge"] = AriTimeout("DELETE", "/bridges/c1-hold1", 5)  # the hold bridge
+    with pytest.raises(AriTimeout):
+        await queued.agent_answered(leg)  # Asterisk overloaded: the handler fails, the call goes on
+    await queued.agent_leg_gone(leg, 16)
+    assert ("",) not in rig.rest.args_of("destroy_bridge"), "ARI refuses an empty bridge id"
+    agent = await rig.acd.live.get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.WRAP_UP
+
+
 async def test_given_escalation_step_when_due_then_requirements_relax_and_route_again(rig: Rig) -> None:
     await ready(rig, "op1001")  # bancoposta 9
     queued = await rig.queued("c1", dialled="7102")  # tq_escalate: bancoposta >= 10, >= 9 after 3 s
