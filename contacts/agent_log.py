@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, and_, bindparam, insert, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from acd.agents import AgentState, NotReadyReason
@@ -36,6 +37,41 @@ from contacts.models import AgentStateSpan, Contact
 from contacts.writer import WriteQueue
 
 log = logging.getLogger(__name__)
+
+_SPANS = cast(Table, AgentStateSpan.__table__)
+_CONTACTS = cast(Table, Contact.__table__)
+#: the agent's open span (the latest, should a crash have left two)
+_CURRENT = (
+    select(_SPANS.c.state, _SPANS.c.reason, _SPANS.c.call_id)
+    .where(_SPANS.c.agent == bindparam("b_agent"), _SPANS.c.ended_at.is_(None))
+    .order_by(_SPANS.c.started_at.desc())
+    .limit(1)
+)
+#: the call the agent last talked to
+_SERVED = (
+    select(_SPANS.c.call_id)
+    .where(_SPANS.c.agent == bindparam("b_agent"), _SPANS.c.state == "on_call", _SPANS.c.call_id.is_not(None))
+    .order_by(_SPANS.c.started_at.desc())
+    .limit(1)
+)
+_WRAPUP_END = update(_CONTACTS).where(_CONTACTS.c.id == bindparam("b_id"))
+#: close the agent's open span unless it already holds the new state, reason and call (a repeat)
+_CLOSE_UNLESS_SAME = (
+    update(_SPANS)
+    .where(
+        _SPANS.c.agent == bindparam("b_agent"),
+        _SPANS.c.ended_at.is_(None),
+        not_(
+            and_(
+                _SPANS.c.state.is_not_distinct_from(bindparam("b_state")),
+                _SPANS.c.reason.is_not_distinct_from(bindparam("b_reason")),
+                _SPANS.c.call_id.is_not_distinct_from(bindparam("b_call")),
+            )
+        ),
+    )
+    .returning(_SPANS.c.state)
+)
+_OPEN = insert(_SPANS)
 
 
 class AgentStateLog:
@@ -69,42 +105,34 @@ class AgentStateLog:
         """Close the agent's open span and open one for ``change``; False for a repeat."""
         key = (change.state.value, change.reason.value if change.reason else None, change.call_id)
         at = datetime.fromtimestamp(change.since, UTC)
-        spans = AgentStateSpan
-        agent = spans.agent == change.agent_id
-        # Core statements on the session's connection, not ORM objects: this runs for every state
-        # change of every operator, and the ORM's unit of work costs more than the SQL here
+        # Statements built once, on the tables (not the ORM entities), parameters bound at each
+        # run: this runs for every state change of every operator, and building the statement,
+        # its cache key and the ORM's DML bookkeeping cost more than the SQL (bench/capacity.py)
+        params = {"b_agent": change.agent_id, "ended_at": at, "b_state": key[0], "b_reason": key[1], "b_call": key[2]}
         async with transaction(self._sessions) as session:
             conn = await session.connection()
-            current = (
-                await conn.execute(
-                    select(spans.state, spans.reason, spans.call_id)
-                    .where(agent, spans.ended_at.is_(None))
-                    .order_by(spans.started_at.desc())
-                    .limit(1)
-                )
-            ).first()
-            if current is not None and tuple(current) == key:
-                return False
-            if current is not None and current.state == "wrap_up" and key[0] != "wrap_up":
+            # one statement in the usual case: close the open span unless it is this very state
+            # (a repeat), and say what it was
+            closed = (await conn.execute(_CLOSE_UNLESS_SAME, params)).all()
+            if not closed:
+                current = (await conn.execute(_CURRENT, {"b_agent": change.agent_id})).first()
+                if current is not None and tuple(current) == key:
+                    return False
+            if any(row.state == "wrap_up" for row in closed) and key[0] != "wrap_up":
                 # read from the history, not from memory: another node may have started the wrap-up
-                served = await conn.scalar(
-                    select(spans.call_id)
-                    .where(agent, spans.state == "on_call", spans.call_id.is_not(None))
-                    .order_by(spans.started_at.desc())
-                    .limit(1)
-                )
+                served = await conn.scalar(_SERVED, {"b_agent": change.agent_id})
                 if served is not None:
-                    await conn.execute(update(Contact).where(Contact.id == served).values(wrapup_ended_at=at))
-            await conn.execute(update(spans).where(agent, spans.ended_at.is_(None)).values(ended_at=at))
+                    await conn.execute(_WRAPUP_END, {"b_id": served, "wrapup_ended_at": at})
             await conn.execute(
-                insert(spans).values(
-                    agent=change.agent_id,
-                    state=key[0],
-                    reason=key[1],
-                    call_id=change.call_id,
-                    started_at=at,
-                    node=self.node,
-                )
+                _OPEN,
+                {
+                    "agent": change.agent_id,
+                    "state": key[0],
+                    "reason": key[1],
+                    "call_id": change.call_id,
+                    "started_at": at,
+                    "node": self.node,
+                },
             )
         self.written += 1
         return True

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType, TracebackType
 from typing import Any, Self, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Update, bindparam, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, Table, Update, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -52,6 +52,14 @@ from contacts.records import (
 )
 
 Clock = Callable[[], datetime]
+
+_CONTACTS = cast(Table, Contact.__table__)
+#: an UPDATE of one open contact (``b_id``); the columns to set are the execution's other parameters
+_OPEN_CONTACT = update(_CONTACTS).where(_CONTACTS.c.id == bindparam("b_id"), _CONTACTS.c.ended_at.is_(None))
+#: the same, open or closed (talk end and the customer link may land after the call's end)
+_ANY_CONTACT = update(_CONTACTS).where(_CONTACTS.c.id == bindparam("b_id"))
+#: ``ContactStore._start_statement`` per dialect
+_START: dict[str, Any] = {}
 
 
 def utc_now() -> datetime:
@@ -116,21 +124,29 @@ class ContactStore:
         """Record a new call leg; returns ``False`` (and changes nothing) if the id exists."""
         if not contact_id:
             raise ValueError("contact_id must not be empty")
-        statement = self._insert(Contact).values(
-            id=contact_id,
-            channel_id=channel_id,
-            caller=caller,
-            dialled=dialled,
-            language=language,
-            started_at=require_aware("started_at", started_at),
-            ivr_path=[],
-            data={},
-            node=node,
-        )
+        values: dict[str, Any] = {
+            "id": contact_id,
+            "channel_id": channel_id,
+            "caller": caller,
+            "dialled": dialled,
+            "language": language,
+            "started_at": require_aware("started_at", started_at),
+            "ivr_path": [],
+            "data": {},
+            "node": node,
+        }
         async with transaction(self._maker()) as session:
             conn = await session.connection()  # Core, not the ORM's machinery (hot path)
-            result = await conn.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
+            result = await conn.execute(self._start_statement(), values)
         return _rowcount(result) == 1
+
+    def _start_statement(self) -> Any:
+        """``INSERT .. ON CONFLICT (id) DO NOTHING`` into contacts, built once per dialect."""
+        name = self._dialect()
+        statement = _START.get(name)
+        if statement is None:
+            statement = _START[name] = dialect_insert(name, _CONTACTS).on_conflict_do_nothing(index_elements=["id"])
+        return statement
 
     async def add_step(self, contact_id: str, step: Mapping[str, object]) -> bool:
         """Append one IVR step to an open contact; ``False`` if it is unknown or already ended."""
@@ -178,8 +194,7 @@ class ContactStore:
             values["ivr_ended_at"] = require_aware("ivr_ended_at", ivr_ended_at)
         if queue is not None:
             values["queue"] = queue
-        statement = update(Contact).where(Contact.id == contact_id, Contact.ended_at.is_(None)).values(**values)
-        return await self._update(statement) == 1
+        return await self._update(_OPEN_CONTACT, {"b_id": contact_id, **values}) == 1
 
     async def update_contact(
         self,
@@ -210,14 +225,12 @@ class ContactStore:
             values["estimated_wait"] = max(0, int(estimated_wait))
         if not values:
             return False
-        statement = update(Contact).where(Contact.id == contact_id, Contact.ended_at.is_(None)).values(**values)
-        return await self._update(statement) == 1
+        return await self._update(_OPEN_CONTACT, {"b_id": contact_id, **values}) == 1
 
     async def record_talk_end(self, contact_id: str, at: datetime) -> bool:
         """The conversation with the operator ended (the contact may already be closed: the caller
         hung up first); the reports' talk time runs from ``answered_at`` to here."""
-        statement = update(Contact).where(Contact.id == contact_id).values(talk_ended_at=require_aware("at", at))
-        return await self._update(statement) == 1
+        return await self._update(_ANY_CONTACT, {"b_id": contact_id, "talk_ended_at": require_aware("at", at)}) == 1
 
     async def set_wrapup(self, contact_id: str, code: str, disposition: str | None) -> bool:
         """Store the operator's wrap-up code (and disposition, if given) on a contact, open or closed:
@@ -275,8 +288,7 @@ class ContactStore:
     async def link_customer(self, contact_id: str, customer_id: str) -> bool:
         """Tie a contact to the customer the IVR recognised (``CustomerStore.lookup``);
         ``False`` if the contact is unknown. Idempotent."""
-        statement = update(Contact).where(Contact.id == contact_id).values(customer_id=customer_id)
-        return await self._update(statement) == 1
+        return await self._update(_ANY_CONTACT, {"b_id": contact_id, "customer_id": customer_id}) == 1
 
     # -- surveys ----------------------------------------------------------------------------
 
@@ -375,12 +387,15 @@ class ContactStore:
         # SQLite 3.31+: '$[#]' addresses the slot after the last element.
         return func.json_insert(Contact.ivr_path, "$[#]", func.json(json.dumps(step)))
 
-    async def _update(self, statement: Update) -> int:
+    async def _update(self, statement: Update, params: Mapping[str, Any] | None = None) -> int:
         # Core on the session's connection: an ORM-enabled UPDATE goes through the bulk-update
-        # machinery, which costs more than the statement (the record writes run this per call)
+        # machinery, which costs more than the statement (the record writes run this per call).
+        # The hot writes pass a statement built once (``_OPEN_CONTACT``) and their columns as
+        # parameters: the SET clause comes from the parameters' names, and no statement or cache
+        # key is built per write.
         async with transaction(self._maker()) as session:
             conn = await session.connection()
-            result = await conn.execute(statement)
+            result = await conn.execute(statement, dict(params) if params is not None else None)
         return _rowcount(result)
 
 
