@@ -199,7 +199,7 @@ class Controller:
             timeout=settings.ari_request_timeout,
         )
         self.dispatcher = Dispatcher(self._actor_factory, control=self._on_control, name=settings.ari_app)
-        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True) if use_redis else None
+        self.redis = _redis_client(settings.redis_url) if use_redis else None
         #: one controller commands the app at a time; without Redis (tests) there is no lease
         self.lease = (
             Lease(
@@ -340,7 +340,7 @@ class Controller:
             await self.acd.close()
         await self.writes.close()
         if self.redis is not None:
-            await self.redis.aclose()
+            await self.redis.aclose(close_connection_pool=True)
         await self.rest.close()
 
     @property
@@ -650,3 +650,18 @@ def prepare_prompts(config: IvrConfig, settings: Settings, sync: Callable[[], No
     render_prompts(config, settings.tts_dir)
     if sync is not None:
         sync()
+
+
+#: Redis connections one controller opens at most; a command beyond waits up to REDIS_WAIT seconds
+#: for one to be free. redis-py's default pool refuses the 101st at once ("Too many connections"),
+#: which under overload (hundreds of calls each awaiting Redis) failed calls instead of queueing
+#: them a few milliseconds.
+REDIS_CONNECTIONS = 64
+REDIS_WAIT = 5.0
+
+
+def _redis_client(url: str) -> aioredis.Redis:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT
+    )
+    return aioredis.Redis(connection_pool=pool)
