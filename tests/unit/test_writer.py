@@ -147,3 +147,56 @@ async def test_given_a_bad_write_inside_a_batch_then_the_others_land_and_only_it
     assert sorted(r.id for r in await store.recent(10)) == ["a", "c"]
     assert (queue.written, queue.failed) == (2, 1)
     await queue.close()
+
+
+async def test_given_a_writer_thread_then_writes_land_in_order_off_the_callers_loop_and_close_disposes(
+    store: ContactStore,
+) -> None:
+    """``WriteQueue(thread=True)``: the writes run on a loop of their own (a busy call loop does not
+    delay each of their awaits), on a twin engine, in order, and ``drained``/``close`` work from the
+    caller's loop."""
+    import threading
+
+    twin = store.twin()
+    if twin is None:  # in-memory SQLite: one engine only, the controller keeps the writes on its loop
+        return
+    stopped: list[int] = []
+
+    async def on_stop() -> None:
+        stopped.append(threading.get_ident())
+        await twin.close()
+
+    queue = WriteQueue(batch=lambda: batch(twin.sessions), thread=True, on_stop=on_stop)
+    writes = DeferredContactWrites(twin, queue)
+    log = AgentStateLog(store.sessions, queue=queue, writes_to=twin.sessions)
+    ran_on: set[int] = set()
+    order: list[int] = []
+
+    def mark(n: int):  # type: ignore[no-untyped-def]
+        async def write() -> None:
+            ran_on.add(threading.get_ident())
+            order.append(n)
+
+        return write
+
+    for n in range(300):
+        writes.start_contact(
+            contact_id=f"t{n}", channel_id=f"t{n}", caller=None, dialled="803160", language="it", started_at=T0
+        )
+        log.note(AgentChange(f"op{n % 4}", AgentState.READY if n % 2 else AgentState.NOT_READY, None, None, n))
+        queue.submit(f"mark {n}", mark(n))
+    await queue.drained()
+
+    assert queue.pending == 0 and queue.written == 900 and queue.failed == 0
+    assert order == list(range(300)), "one writer, in submission order"
+    assert ran_on and threading.get_ident() not in ran_on, "the writes ran off the caller's thread"
+    assert len(await store.recent(400)) == 300, "the caller's engine reads what the twin wrote"
+    assert {agent: change.state for agent, change in (await log.current()).items()} == {
+        "op0": AgentState.NOT_READY,
+        "op1": AgentState.READY,
+        "op2": AgentState.NOT_READY,
+        "op3": AgentState.READY,
+    }
+    await queue.close()
+    assert stopped and stopped[0] in ran_on, "on_stop ran on the writer's loop"
+    assert queue._thread is None
