@@ -98,6 +98,10 @@ ARI_PORT, SIP_PORT, AMI_PORT, WEB_PORT = 28088, 25060, 25038, 28780
 #: call: a rate the write-behind queue cannot keep up with grows the controller's memory without end
 #: (a 60-minute soak at 16.8 calls/s found 39,000 writes waiting after 10 minutes)
 DRAIN_SECONDS = 10.0
+#: and its backlog may not grow by more than this over the second half of its arrivals (a batch or
+#: two of the writer's: it keeps pace); the first soak at 18.9 calls/s, 70 % of a capacity measured
+#: without this, fell 3,000 writes a minute behind
+PACE_SLACK = 300
 FLOWS = ROOT / "bench" / "capacity_flows.yaml"
 SKILLS = ROOT / "bench" / "capacity_skills.yaml"
 UNICO, BARE = "unico", "bare"
@@ -861,6 +865,18 @@ class Rig:
                     await self.api("POST", f"/api/agents/{agent['id']}/ready")
         return len(channels)
 
+    async def pending_writes(self) -> int:
+        health = await self.controller.health()
+        writes = health.get("record_writes") if isinstance(health, dict) else None
+        return int(writes.get("pending", 0)) if isinstance(writes, dict) else 0
+
+    async def backlog_growth(self, seconds: float) -> int:
+        """How much the record writes waiting grew from the middle to the end of a trial's arrivals."""
+        await asyncio.sleep(seconds / 2)
+        middle = await self.pending_writes()
+        await asyncio.sleep(seconds / 2)
+        return await self.pending_writes() - middle
+
     async def record_backlog(self) -> int:
         """Record writes still waiting :data:`DRAIN_SECONDS` after the trial's last call (0: the
         controller's write-behind queue kept up with the rate)."""
@@ -900,6 +916,7 @@ class Rig:
             limit=max(200, 4 * len(self.operators)),
         )
         profiler = await self.profile(f"{self.rounds:03d}-{rate:g}cps") if system == UNICO else None
+        pace = asyncio.ensure_future(self.backlog_growth(seconds)) if system == UNICO else None
         try:
             await run.wait()
         finally:
@@ -907,6 +924,7 @@ class Rig:
             if profiler is not None and profiler.returncode is None:
                 profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 await profiler.wait()
+        growth = await pace if pace is not None else 0
         backlog = await self.record_backlog() if system == UNICO else 0
         leftovers = await self.settle()
         cpu_app, cpu_ast = cpu_seconds(app) - cpu_app, cpu_seconds(ast) - cpu_ast
@@ -918,6 +936,10 @@ class Rig:
         if backlog:
             # the calls went through but their records did not keep up: not a sustainable rate
             failures[f"record writes behind ({backlog} waiting {DRAIN_SECONDS:g} s after the last call)"] += 1
+        if growth > PACE_SLACK:
+            # still landing after the trial, but falling further behind while it ran: a longer run
+            # at this rate grows the backlog (and the controller's memory) without end
+            failures[f"record writes falling behind (+{growth} waiting over the trial's second half)"] += 1
         assigned = [c.assigned_ms for c in calls_out if c.assigned_ms is not None and c.failure is None]
         answered = [c.answered_ms for c in calls_out if c.answered_ms is not None]
         failed = sum(1 for c in calls_out if c.failure is not None)

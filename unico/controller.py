@@ -201,16 +201,20 @@ class Controller:
         self.dispatcher = Dispatcher(self._actor_factory, control=self._on_control, name=settings.ari_app)
         self.redis = _redis_client(settings.redis_url) if use_redis else None
         #: one controller commands the app at a time; without Redis (tests) there is no lease
+        #: the lease renews on connections of its own: under overload every connection of the
+        #: shared pool can be busy for seconds, and a lease starved of one was lost (the controller
+        #: stood down with 300 calls in hand; soak, bench/capacity.py)
+        self._lease_redis = _redis_client(settings.redis_url, connections=2) if use_redis else None
         self.lease = (
             Lease(
-                self.redis,
+                self._lease_redis,
                 f"{settings.redis_prefix}lease:{settings.ari_app}",
                 node=settings.node_id,
                 on_gain=self._serve,
                 on_loss=self._stand_down,
                 ttl=settings.lease_ttl,
             )
-            if self.redis is not None and settings.lease
+            if self._lease_redis is not None and settings.lease
             else None
         )
         #: record writes of the call path and operator state spans, in order, behind the calls
@@ -351,6 +355,8 @@ class Controller:
         await self.writes.close()
         if self.redis is not None:
             await self.redis.aclose(close_connection_pool=True)
+        if self._lease_redis is not None:
+            await self._lease_redis.aclose(close_connection_pool=True)
         await self.rest.close()
 
     @property
@@ -666,12 +672,12 @@ def prepare_prompts(config: IvrConfig, settings: Settings, sync: Callable[[], No
 #: for one to be free. redis-py's default pool refuses the 101st at once ("Too many connections"),
 #: which under overload (hundreds of calls each awaiting Redis) failed calls instead of queueing
 #: them a few milliseconds.
-REDIS_CONNECTIONS = 64
+REDIS_CONNECTIONS = 256
 REDIS_WAIT = 5.0
 
 
-def _redis_client(url: str) -> aioredis.Redis:
+def _redis_client(url: str, connections: int | None = None) -> aioredis.Redis:
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, decode_responses=True, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT
+        url, decode_responses=True, max_connections=connections or REDIS_CONNECTIONS, timeout=REDIS_WAIT
     )
     return aioredis.Redis(connection_pool=pool)
