@@ -78,17 +78,9 @@ class AgentStateLog:
     """Writes agent state spans in the order the changes were made (see the module docstring)."""
 
     def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        *,
-        node: str | None = None,
-        queue: WriteQueue | None = None,
-        writes_to: async_sessionmaker[AsyncSession] | None = None,
+        self, sessions: async_sessionmaker[AsyncSession], *, node: str | None = None, queue: WriteQueue | None = None
     ) -> None:
         self._sessions = sessions
-        #: the sessions the queued writes use: those of the queue's own loop when it has one
-        #: (``WriteQueue(thread=True)``, ``ContactStore.twin``); reads stay on ``sessions``
-        self._write_sessions = writes_to or sessions
         self.node = node
         #: shared with the contact records' writes (contacts/writer.py): one order, retried
         self.queue = queue or WriteQueue()
@@ -117,7 +109,7 @@ class AgentStateLog:
         # run: this runs for every state change of every operator, and building the statement,
         # its cache key and the ORM's DML bookkeeping cost more than the SQL (bench/capacity.py)
         params = {"b_agent": change.agent_id, "ended_at": at, "b_state": key[0], "b_reason": key[1], "b_call": key[2]}
-        async with transaction(self._write_sessions) as session:
+        async with transaction(self._sessions) as session:
             conn = await session.connection()
             # one statement in the usual case: close the open span unless it is this very state
             # (a repeat), and say what it was

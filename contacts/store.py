@@ -34,11 +34,11 @@ from typing import Any, Self, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Table, Update, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contacts.batch import transaction
-from contacts.db import dialect_insert, make_engine, safe_url, sqlite_path
+from contacts.db import dialect_insert, make_engine, safe_url
 from contacts.models import Contact, Parcel, Survey
 from contacts.records import (
     ContactRecord,
@@ -82,22 +82,9 @@ class ContactStore:
         return f"ContactStore({safe_url(self._url)!r})"
 
     async def open(self) -> None:
-        self._open()
-
-    def _open(self) -> None:
         if self._engine is None:
             self._engine = make_engine(self._url)
             self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
-
-    def twin(self) -> ContactStore | None:
-        """Another store on the same database with an engine of its own, for another event loop
-        (an engine's connections belong to the loop that opened them); open, close it on that
-        loop. None for an in-memory SQLite database, which a second engine would not share."""
-        if make_url(self._url).get_backend_name() == "sqlite" and sqlite_path(self._url) is None:
-            return None
-        twin = ContactStore(self._url, clock=self._clock)
-        twin._open()
-        return twin
 
     async def close(self) -> None:
         engine, self._engine, self._sessions = self._engine, None, None

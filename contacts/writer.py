@@ -34,7 +34,6 @@ import collections
 import contextlib
 import itertools
 import logging
-import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -66,14 +65,6 @@ class WriteQueue:
     (up to ``batch_size``) run in one transaction and land with one commit; if that transaction
     fails for a reason that will not pass, they are applied one by one, so only the bad one is
     dropped.
-
-    With ``thread``, the writes run on an event loop of their own, in a thread of their own
-    (``submit``, ``drained``, ``close`` and ``stats`` are still called from the caller's loop).
-    Every write is a few statements, each a few awaits on the database driver, and on a loop busy
-    with calls every await waits for the loop's next turn: at 17 calls/s the writer managed 90
-    writes/s of the 150 needed, and its backlog grew without end (bench/capacity.py, soak). Its own
-    loop turns in microseconds. The writes must then use a database engine of that loop
-    (``ContactStore.twin``); ``on_stop`` runs there last (to dispose of it).
     """
 
     def __init__(
@@ -84,22 +75,14 @@ class WriteQueue:
         max_retry: float = 5.0,
         batch: Callable[[], AbstractAsyncContextManager[object]] | None = None,
         batch_size: int = 100,
-        thread: bool = False,
-        on_stop: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.batch = batch
-        self.thread = thread
-        self.on_stop = on_stop
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self.batch_size = batch_size
         self.commits = 0
         self.limit = limit
         self.first_retry = first_retry
         self.max_retry = max_retry
         self._items: collections.deque[tuple[str, Write]] = collections.deque()
-        #: guards ``_items`` between the submitting loop and the writer's thread (``thread``)
-        self._lock = threading.Lock()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -116,73 +99,32 @@ class WriteQueue:
         return len(self._items)
 
     def start(self) -> None:
-        if self.thread:
-            self._start_thread()
-        elif self._task is None:
+        if self._task is None:
             self._stopping = False
             self._task = asyncio.get_running_loop().create_task(self._run(), name="record-writer")
 
-    def _start_thread(self) -> None:
-        if self._thread is not None:
-            return
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            self._task = loop.create_task(self._run(), name="record-writer")
-            loop.call_soon(started.set)
-            loop.run_forever()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=serve, name="record-writer", daemon=True)
-        self._thread.start()
-        started.wait()
-
     def submit(self, what: str, write: Write) -> None:
         """Queue ``write`` (a coroutine function); ``what`` names it in logs."""
-        with self._lock:
-            lost = self._items.popleft()[0] if len(self._items) >= self.limit else None
-            self._items.append((what, write))
-        if lost is not None:
+        if len(self._items) >= self.limit:
+            lost, _ = self._items.popleft()
             self.dropped += 1
             log.error("record writes: buffer full (%d), dropped %s", self.limit, lost)
-        self.start()  # the first write starts the writer
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._woken)
-        else:
-            self._woken()
-
-    def _woken(self) -> None:
+        self._items.append((what, write))
         self._idle.clear()
         self._wake.set()
+        self.start()  # the first write starts the writer (inside the event loop)
 
     async def drained(self) -> None:
         """Wait until every write submitted so far has landed (or was dropped)."""
-        if self._loop is not None:
-            # scheduled after every submit's wake-up: the writer has seen them all
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._idle.wait(), self._loop))
-            return
         await self._idle.wait()
 
     async def close(self, grace: float = 5.0) -> None:
         """Land what can land within ``grace`` seconds, then stop; what is left is logged."""
-        if self._loop is not None and self._thread is not None:
-            loop, thread = self._loop, self._thread
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._close(grace), loop))
-            loop.call_soon_threadsafe(loop.stop)
-            await asyncio.to_thread(thread.join, 10)
-            loop.close()
-            self._loop = self._thread = None
-            return
-        await self._close(grace)
-
-    async def _close(self, grace: float) -> None:
         if self._task is None:
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
-                await self._idle.wait()
+                await self.drained()
         self._stopping = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -190,8 +132,6 @@ class WriteQueue:
         self._task = None
         if self._items:
             log.error("record writes: %d not written at shutdown (database unreachable)", len(self._items))
-        if self.on_stop is not None:
-            await self.on_stop()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -202,8 +142,7 @@ class WriteQueue:
                 await self._wake.wait()
                 continue
             size = self.batch_size if self.batch is not None else 1
-            with self._lock:
-                group = list(itertools.islice(self._items, size))
+            group = list(itertools.islice(self._items, size))
             delay = self.first_retry
             while True:
                 try:
@@ -235,9 +174,8 @@ class WriteQueue:
                 self.written += len(group)
                 break
             done = {id(write) for _, write in group}
-            with self._lock:
-                while self._items and id(self._items[0][1]) in done:
-                    self._items.popleft()
+            while self._items and id(self._items[0][1]) in done:
+                self._items.popleft()
 
     async def _apply(self, group: list[tuple[str, Write]]) -> None:
         if len(group) == 1 or self.batch is None:

@@ -218,18 +218,8 @@ class Controller:
             else None
         )
         #: record writes of the call path and operator state spans, in order, behind the calls
-        #: on a loop and a database engine of their own, in a thread (``WriteQueue(thread=True)``),
-        #: unless the database is in-memory SQLite (one engine only)
-        writer_store = store.twin()
-        self._writer_store = writer_store or store
-        self.writes = WriteQueue(
-            batch=lambda: batch(self._writer_store.sessions),
-            thread=writer_store is not None,
-            on_stop=writer_store.close if writer_store is not None else None,
-        )
-        self.agent_log = AgentStateLog(
-            store.sessions, node=settings.node_id, queue=self.writes, writes_to=self._writer_store.sessions
-        )
+        self.writes = WriteQueue(batch=lambda: batch(store.sessions))
+        self.agent_log = AgentStateLog(store.sessions, node=settings.node_id, queue=self.writes)
         self.acd = (
             AcdService(
                 redis=self.redis,
@@ -249,7 +239,7 @@ class Controller:
         self.deps = CallDeps(
             rest=self.rest,
             store=store,
-            writes=DeferredContactWrites(self._writer_store, self.writes),
+            writes=DeferredContactWrites(store, self.writes),
             handlers=handlers,
             clock=clock,
             prompt_base=settings.prompt_dir_for_asterisk,
