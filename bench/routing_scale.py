@@ -21,14 +21,11 @@ snapshot cost. ``AcdService`` keeps, per set of routes (queue and escalation ste
 operators fit; the warm-up fills it for every queue, as a running controller's first calls do, and
 that first look is reported apart (``first_look``).
 
-Why two round trips and not one: the keys a decision reads depend on data in Redis (the call's
-current levels and overflow routes decide which operators to read; every waiting call's routes
-decide which the freed operator can take). One round trip needs the choice made inside Redis, that
-is the rules of ``acd.routing`` (eligibility, proficiency, longest idle, preferred operator,
-priority, overflow) written a second time in Lua, or a client-side cache of agent and call state
-kept fresh by invalidations. Both were judged worse than one more loopback round trip (~0.1 ms):
-the read script and the claim script are each one EVALSHA, and the claim also carries the offer to
-another controller's call.
+One round trip per decision: a Lua script reads the live state, chooses and claims
+(``LiveState.claim_best_agent`` / ``claim_best_call``). What only the roster decides (who fits a
+call, rank groups) is worked out in Python beforehand, once per set of routes; the script applies
+the live part, and ``tests/unit/test_routing_scripts.py`` holds it to ``acd.routing``'s choices.
+A call written by another process or escalated since takes the two-trip way (read, then claim).
 
 **Claims at volume**: ``--workers`` processes, each with its own Redis client, race the claim and
 release Lua scripts of ``acd.live`` on shared agents and calls until ``--claims`` claims were won.
