@@ -201,20 +201,16 @@ class Controller:
         self.dispatcher = Dispatcher(self._actor_factory, control=self._on_control, name=settings.ari_app)
         self.redis = _redis_client(settings.redis_url) if use_redis else None
         #: one controller commands the app at a time; without Redis (tests) there is no lease
-        #: the lease renews on connections of its own: under overload every connection of the
-        #: shared pool can be busy for seconds, and a lease starved of one was lost (the controller
-        #: stood down with 300 calls in hand; soak, bench/capacity.py)
-        self._lease_redis = _redis_client(settings.redis_url, connections=2) if use_redis else None
         self.lease = (
             Lease(
-                self._lease_redis,
+                self.redis,
                 f"{settings.redis_prefix}lease:{settings.ari_app}",
                 node=settings.node_id,
                 on_gain=self._serve,
                 on_loss=self._stand_down,
                 ttl=settings.lease_ttl,
             )
-            if self._lease_redis is not None and settings.lease
+            if self.redis is not None and settings.lease
             else None
         )
         #: record writes of the call path and operator state spans, in order, behind the calls
@@ -345,8 +341,6 @@ class Controller:
         await self.writes.close()
         if self.redis is not None:
             await self.redis.aclose(close_connection_pool=True)
-        if self._lease_redis is not None:
-            await self._lease_redis.aclose(close_connection_pool=True)
         await self.rest.close()
 
     @property
