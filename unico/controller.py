@@ -660,8 +660,8 @@ REDIS_CONNECTIONS = 256
 REDIS_WAIT = 5.0
 
 
-def _redis_client(url: str, connections: int | None = None) -> aioredis.Redis:
+def _redis_client(url: str) -> aioredis.Redis:
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, decode_responses=True, max_connections=connections or REDIS_CONNECTIONS, timeout=REDIS_WAIT
+        url, decode_responses=True, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT
     )
     return aioredis.Redis(connection_pool=pool)
