@@ -85,7 +85,7 @@ from ivr.config import load_config
 from tests.e2e.rig import Controller, copy_config, wait_for
 from tests.sipp import free_media_port, free_udp_port
 from tests.softphone import Event, Invite, Softphone
-from unico import pbx
+from unico import memtrace, pbx
 from unico.pbx.config import instance_dir, write_generated
 from unico.pbx.operators import ensure_operator_passwords, write_operators
 from unico.settings import Settings
@@ -520,6 +520,18 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def rss_parts(pid: int) -> dict[str, float]:
+    """``pid``'s resident memory by kind, MiB (proc(5) status): ``anon`` (heap, stacks), ``file``
+    (mapped files: libraries, SQLite's WAL index) and ``shmem``."""
+    parts = {"RssAnon:": "anon", "RssFile:": "file", "RssShmem:": "shmem"}
+    found = {name: math.nan for name in parts.values()}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(maxsplit=1)[0] if line else ""
+        if key in parts:
+            found[parts[key]] = round(int(line.split()[1]) / 1024, 2)
+    return found
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
@@ -1176,8 +1188,12 @@ async def capacity(rig: Rig, args: argparse.Namespace, rng: random.Random) -> di
 # --- soak ----------------------------------------------------------------------------------------
 
 
-async def soak(rig: Rig, minutes: float, rate: float) -> dict[str, Any]:
-    """Steady traffic to Unico for ``minutes``; RSS every minute, per-minute latency and failures."""
+async def soak(rig: Rig, minutes: float, rate: float, *, trace: bool = False) -> dict[str, Any]:
+    """Steady traffic to Unico for ``minutes``; RSS every minute, per-minute latency and failures.
+
+    ``trace``: the controller traces its allocations; it writes a snapshot after the first minute
+    and another once the calls are over, and what grew in between is printed and returned.
+    """
     controller, ast = rig.controller.pid, asterisk_pid(rig.settings)
     calls = max(1, round(rate * minutes * 60))
     rig.rounds += 1
@@ -1200,10 +1216,13 @@ async def soak(rig: Rig, minutes: float, rate: float) -> dict[str, Any]:
 
     def sample(minute: int) -> dict[str, float]:
         """RSS and CPU at the end of ``minute`` (-1: before the first call)."""
+        parts = rss_parts(controller)
         return {
             "minute": minute,
             "at": round(time.time() - started, 1),
             "controller_rss_mb": round(rss_bytes(controller) / 2**20, 2),
+            "controller_anon_mb": parts["anon"],
+            "controller_file_mb": parts["file"] + parts["shmem"],
             "asterisk_rss_mb": round(rss_bytes(ast) / 2**20, 2),
             "controller_cpu_s": round(cpu_seconds(controller) - cpu0[0], 2),
             "asterisk_cpu_s": round(cpu_seconds(ast) - cpu0[1], 2),
@@ -1218,21 +1237,28 @@ async def soak(rig: Rig, minutes: float, rate: float) -> dict[str, Any]:
             health = await rig.controller.health()
             writes = health.get("record_writes") if isinstance(health, dict) else None
             now["records_pending"] = float(writes.get("pending", 0)) if isinstance(writes, dict) else math.nan
+            blocks = health.get("python_blocks") if isinstance(health, dict) else None
+            now["python_blocks"] = float(blocks) if isinstance(blocks, int) else math.nan
             run.read()
             done = sum(1 for kinds in run.events.values() if "END" in kinds)
             bad = sum(1 for kinds in run.events.values() if "END" in kinds and "REMOTE_BYE" not in kinds)
             print(
                 f"  soak minute {minute + 1:3d}: controller {now['controller_rss_mb']:.1f} MB, Asterisk "
                 f"{now['asterisk_rss_mb']:.1f} MB, {done} calls ended, {bad} without Asterisk's BYE, "
-                f"{now['records_pending']:.0f} record writes waiting",
+                f"{now['records_pending']:.0f} record writes waiting; controller heap "
+                f"{now['controller_anon_mb']:.1f} MB, files {now['controller_file_mb']:.1f} MB, "
+                f"{now['python_blocks']:.0f} Python blocks",
                 flush=True,
             )
+            if trace and minute == 0:
+                await memory_snapshot(rig)
             if waiter.done():
                 break
         await waiter
     finally:
         run.stop()
     leftovers = await rig.settle()
+    grown = await memory_growth(rig) if trace else []
     calls_out = outcomes(run, calls, rig.operator_events(marks))
     per_minute = []
     for m in range(total_minutes):
@@ -1249,6 +1275,9 @@ async def soak(rig: Rig, minutes: float, rate: float) -> dict[str, Any]:
                 "controller_rss_mb": at_end.get("controller_rss_mb", math.nan),
                 "asterisk_rss_mb": at_end.get("asterisk_rss_mb", math.nan),
                 "records_pending": at_end.get("records_pending", math.nan),
+                "controller_anon_mb": at_end.get("controller_anon_mb", math.nan),
+                "controller_file_mb": at_end.get("controller_file_mb", math.nan),
+                "python_blocks": at_end.get("python_blocks", math.nan),
             }
         )
     window = max(1, min(5, total_minutes // 3))
@@ -1269,7 +1298,7 @@ async def soak(rig: Rig, minutes: float, rate: float) -> dict[str, Any]:
 
     growth = {
         key: round((mean(last, key) / mean(first, key) - 1) * 100, 2)
-        for key in ("controller_rss_mb", "asterisk_rss_mb")
+        for key in ("controller_rss_mb", "asterisk_rss_mb", "controller_anon_mb", "python_blocks")
     }
     first_p99, last_p99 = p99(first), p99(last)
     failures = Counter(c.failure for c in calls_out if c.failure is not None)
@@ -1283,12 +1312,52 @@ async def soak(rig: Rig, minutes: float, rate: float) -> dict[str, Any]:
         "window_minutes": window,
         "controller_rss_growth_pct": growth["controller_rss_mb"],
         "asterisk_rss_growth_pct": growth["asterisk_rss_mb"],
+        "controller_anon_growth_pct": growth["controller_anon_mb"],
+        "python_blocks_growth_pct": growth["python_blocks"],
         "assign_p99_first_ms": round(first_p99, 1),
         "assign_p99_last_ms": round(last_p99, 1),
         "assign_p99_drift_pct": round((last_p99 / first_p99 - 1) * 100, 2) if first_p99 else math.nan,
         "controller_cpu_ms_per_call": round(samples[-1]["controller_cpu_s"] / calls * 1000, 2) if samples else math.nan,
     }
-    return {"summary": summary, "per_minute": per_minute, "samples": samples}
+    return {"summary": summary, "per_minute": per_minute, "samples": samples, "memory_growth": grown}
+
+
+async def memory_snapshot(rig: Rig) -> Path:
+    """Have the controller write a tracemalloc snapshot (SIGUSR2) and wait for the file."""
+    folder = rig.settings.state_dir / "memory"
+    before = set(folder.glob("*.snapshot")) if folder.exists() else set()
+    os.kill(rig.controller.pid, signal.SIGUSR2)
+    for _ in range(600):
+        fresh = set(folder.glob("*.snapshot")) - before if folder.exists() else set()
+        if fresh:
+            path = fresh.pop()
+            size = -1
+            while size != path.stat().st_size:  # written whole before it is read
+                size = path.stat().st_size
+                await asyncio.sleep(0.5)
+            return path
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the controller wrote no memory snapshot in 60 s (is UNICO_TRACEMALLOC set?)")
+
+
+async def memory_growth(rig: Rig, limit: int = 15) -> list[dict[str, Any]]:
+    """A last snapshot once the record writes have landed, compared with the first one: the places
+    that grew most, printed (a write still waiting would show as growth)."""
+    pending = await rig.pending_writes()
+    for _ in range(600):
+        if not pending:
+            break
+        await asyncio.sleep(1)
+        pending = await rig.pending_writes()
+    if pending:
+        print(f"  memory growth: {pending} record writes still waiting after 10 minutes", flush=True)
+    last = await memory_snapshot(rig)
+    first = min(last.parent.glob("*.snapshot"), key=lambda path: path.stat().st_mtime)
+    rows = await asyncio.to_thread(memtrace.compare, first, last, limit=limit)
+    print("  memory growth after minute 1 (tracemalloc, by allocation site):", flush=True)
+    for row in rows:
+        print(f"    {row.line()}", flush=True)
+    return [{"where": row.where, "size_bytes": row.size_bytes, "count": row.count} for row in rows]
 
 
 # --- running it all ---------------------------------------------------------------------------------
@@ -1363,6 +1432,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results folder ({RESULTS})")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, sipp traces)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the controller in Unico trials, into DIR")
+    parser.add_argument(
+        "--trace-memory",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="soak: trace the controller's allocations (UNICO_TRACEMALLOC) and print what grew after minute 1",
+    )
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = args.quick
@@ -1405,6 +1481,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="unico-capacity-"))
     settings, controller = prepare(work, args.operators)
     soaking = args.soak_minutes is not None
+    if soaking and args.trace_memory:
+        controller.extra_env["UNICO_TRACEMALLOC"] = str(args.trace_memory)
     result: dict[str, Any] = {}
     ok, version, started = False, "?", time.time()
     pbx.start(settings)
@@ -1419,7 +1497,13 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             result = asyncio.run(
-                with_rig(settings, controller, work, args, lambda rig: soak(rig, args.soak_minutes, args.rate))
+                with_rig(
+                    settings,
+                    controller,
+                    work,
+                    args,
+                    lambda rig: soak(rig, args.soak_minutes, args.rate, trace=bool(args.trace_memory)),
+                )
             )
         else:
             rng = random.Random(seed)
@@ -1613,7 +1697,9 @@ def report_soak(result: dict[str, Any], meta: dict[str, Any], folder: Path) -> N
     w = summary["window_minutes"]
     print(
         f"memory growth (first {w} min vs last {w} min): controller {_fmt(summary['controller_rss_growth_pct'])} %, "
-        f"Asterisk {_fmt(summary['asterisk_rss_growth_pct'])} % (target < 5 %)"
+        f"Asterisk {_fmt(summary['asterisk_rss_growth_pct'])} % (target < 5 %); controller heap "
+        f"{_fmt(summary.get('controller_anon_growth_pct', math.nan))} %, Python blocks "
+        f"{_fmt(summary.get('python_blocks_growth_pct', math.nan))} %"
     )
     print(
         f"assignment p99 drift: {_fmt(summary['assign_p99_first_ms'], '.0f')} -> "

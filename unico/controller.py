@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -388,6 +389,9 @@ class Controller:
             "tasks": len(asyncio.all_tasks()),
             "loop_lag": self.loop_watch.stats(),
             "record_writes": self.writes.stats(),
+            #: memory blocks Python's allocator holds (objects, not the C libraries' memory): a
+            #: leak of objects grows it, a cache of C memory or a fragmented heap does not
+            "python_blocks": sys.getallocatedblocks(),
         }
 
     # --- events ---------------------------------------------------------------------------------

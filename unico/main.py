@@ -1,4 +1,5 @@
-"""``unico run``: start the controller and serve calls until SIGTERM/SIGINT; SIGHUP reloads the config."""
+"""``unico run``: start the controller and serve calls until SIGTERM/SIGINT; SIGHUP reloads the config;
+SIGUSR2 writes a memory snapshot when ``UNICO_TRACEMALLOC`` is set (``unico.memtrace``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from contacts import ContactStore, upgrade
 from ivr.config import load_config
 from ivr.source import ConfigErrors
 from ivr.tts import TtsError
+from unico import memtrace
 from unico.controller import Controller, prepare_prompts
 from unico.settings import Settings
 from unico.web import start_site
@@ -33,6 +35,7 @@ def prompt_sync(settings: Settings) -> Callable[[], None] | None:
 
 
 async def serve(settings: Settings) -> int:
+    memtrace.start(settings.tracemalloc)
     try:
         config = load_config(settings.dialplan_dir, settings.skills_dir)
     except ConfigErrors as exc:
@@ -61,6 +64,7 @@ async def serve(settings: Settings) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    loop.add_signal_handler(signal.SIGUSR2, memtrace.Tracer(settings.state_dir / "memory").dump)
     await controller.start()
     # Everything built so far (config, modules, the ORM's metadata) lives as long as the process:
     # take it out of the cyclic collector's view, so a full collection walks only what calls

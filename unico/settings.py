@@ -92,6 +92,9 @@ class Settings(BaseSettings):
 
     timezone: str = "Europe/Rome"
     log_level: str = "INFO"
+    #: stack frames kept per allocation by Python's tracemalloc, 0 = off (a memory diagnosis:
+    #: SIGUSR2 then writes a snapshot and logs what grew, ``unico.memtrace``)
+    tracemalloc: int = Field(default=0, ge=0, le=50)
 
     #: complaint deadlines over contacts.complaint_rules.DEFAULT_DEADLINES, as JSON:
     #: UNICO_COMPLAINT_DEADLINES='{"postal": "30 calendar", "mobile": "45 calendar"}'

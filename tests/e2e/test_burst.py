@@ -153,8 +153,9 @@ async def test_given_ten_times_the_nominal_rate_for_a_minute_then_admission_cont
     assert outcomes.get("overload", 0) == after["calls_overloaded"] - before["calls_overloaded"], outcomes
     assert outcomes.get("answered", 0) > 0 and outcomes.get("operators_unavailable", 0) > 0, outcomes
     lag = after["loop_lag"]
+    assert isinstance(after["python_blocks"], int) and after["python_blocks"] > 0, "the memory figure /health shows"
     figure(
         f"{total} calls at {RATE}/s in {took:.0f} s: {outcomes}; peak {peak['calls']} calls in the"
         f" controller (max {MAX_CALLS}); event loop lag max {lag['max_ms']} ms, {lag['stalls']} over"
-        f" {lag['stall_ms']:.0f} ms"
+        f" {lag['stall_ms']:.0f} ms; {after['python_blocks']} Python memory blocks after"
     )
