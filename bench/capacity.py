@@ -32,9 +32,10 @@ Everything runs on its own Asterisk instance ``capacity`` (ARI 28088, SIP 25060,
 28780), never touching the e2e rigs (test, test1..3) or the ``bench`` instance. Operators are
 ``cap001..capNNN`` (generated roster) in groups of 20, each group registered from one UAS port and
 served by one sipp process (``tests/softphone.py`` registers each from that port; Asterisk's
-``rewrite_contact`` keeps the source address). Keep ``--operators`` at or below ~120: beyond that
-the controller's device-state subscription is refused by Asterisk ("Too many values for
-event_source") and Unico never sees the operators register.
+``rewrite_contact`` keeps the source address). 240 operators ran (2026-12-07); the controller
+subscribes to their endpoints in batches of 100, since Asterisk refuses a request with more than a
+hundred-odd ("Too many values for event_source", which once stopped this rig at ~120). A soak takes
+``--operators`` and ``--talk-ms`` from the capacity run its rate comes from, unless given.
 
 The caller INVITE -> operator INVITE latency includes Unico's IVR (two one-word prompts, ~2 s);
 the bare app has none. ``--profile DIR`` records the controller with py-spy during Unico trials.
@@ -667,6 +668,14 @@ async def serve_bare() -> int:
 # --- the rig ---------------------------------------------------------------------------------------
 
 
+#: how long the operators' registrations last. The rig's softphones do not refresh them (a
+#: REGISTER from a group's port stops its UAS and its calls), and with an hour's registration the
+#: first 60-minute soak lost its operators in its last minute. Asterisk's default
+#: ``max_expiration`` for an AOR is 7200 s, so a soak runs at most :data:`MAX_SOAK_MINUTES`.
+REGISTRATION_SECONDS = 7200
+MAX_SOAK_MINUTES = 110
+
+
 def capacity_settings(state_dir: Path) -> Settings:
     return Settings(
         home=ROOT,
@@ -773,6 +782,7 @@ class Rig:
                     uas_port=port,
                     media_port=media,
                     artifacts_root=root,
+                    expires=REGISTRATION_SECONDS,
                 )
                 for op in ids[first : first + GROUP]
             ]
@@ -808,9 +818,9 @@ class Rig:
             await wait_for(all_ready, timeout=40, interval=1, what="every operator ready in Unico")
         except AssertionError as exc:
             raise BenchError(
-                f"{exc}\nThe controller does not see the operators' registrations: with more than ~120 "
-                'endpoints its device-state subscription is refused by Asterisk ("Too many values for '
-                'event_source" in the controller log); use fewer --operators'
+                f"{exc}\nThe controller does not see the operators' registrations: look for a refused endpoint "
+                'subscription in the controller log ("Too many values for event_source": see '
+                "unico.controller.SUBSCRIBE_BATCH) or use fewer --operators"
             ) from None
 
     def start_bare(self) -> None:
@@ -1258,6 +1268,7 @@ async def soak(rig: Rig, minutes: float, rate: float, *, trace: bool = False) ->
     finally:
         run.stop()
     leftovers = await rig.settle()
+    trimmed = await memory_after_trim(rig)
     grown = await memory_growth(rig) if trace else []
     calls_out = outcomes(run, calls, rig.operator_events(marks))
     per_minute = []
@@ -1319,7 +1330,37 @@ async def soak(rig: Rig, minutes: float, rate: float, *, trace: bool = False) ->
         "assign_p99_drift_pct": round((last_p99 / first_p99 - 1) * 100, 2) if first_p99 else math.nan,
         "controller_cpu_ms_per_call": round(samples[-1]["controller_cpu_s"] / calls * 1000, 2) if samples else math.nan,
     }
+    summary.update(trimmed)
     return {"summary": summary, "per_minute": per_minute, "samples": samples, "memory_growth": grown}
+
+
+async def memory_after_trim(rig: Rig) -> dict[str, float]:
+    """Once the calls are over and their records written: the controller's memory, then again after
+    it made a full collection and gave the allocator's free heap pages back (SIGUSR2,
+    ``unico.memtrace.trim``). What the trim returns was freed memory the allocator kept; what stays
+    is live."""
+    pid = rig.controller.pid
+    for _ in range(600):
+        if not await rig.pending_writes():
+            break
+        await asyncio.sleep(1)
+    before = rss_parts(pid)
+    rss_before = rss_bytes(pid) / 2**20
+    os.kill(pid, signal.SIGUSR2)
+    await asyncio.sleep(3)
+    after = rss_parts(pid)
+    figures = {
+        "controller_rss_idle_mb": round(rss_before, 2),
+        "controller_anon_idle_mb": before["anon"],
+        "controller_rss_trimmed_mb": round(rss_bytes(pid) / 2**20, 2),
+        "controller_anon_trimmed_mb": after["anon"],
+    }
+    print(
+        f"  controller once idle: {figures['controller_rss_idle_mb']:.1f} MB (heap {before['anon']:.1f}); after a full "
+        f"collection and malloc_trim: {figures['controller_rss_trimmed_mb']:.1f} MB (heap {after['anon']:.1f})",
+        flush=True,
+    )
+    return figures
 
 
 async def memory_snapshot(rig: Rig) -> Path:
@@ -1421,9 +1462,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--factor", type=float, default=2.0, help="step-up factor (2)")
     parser.add_argument("--resolution", type=float, default=0.1, help="bisection stops within this share (0.1)")
     parser.add_argument(
-        "--operators", type=int, default=None, help="operators registered (100; quick 30; at most ~120, see the report)"
+        "--operators",
+        type=int,
+        default=None,
+        help="operators registered (100; quick 30; a soak: as the capacity run it takes its rate from)",
     )
-    parser.add_argument("--talk-ms", type=int, default=2000, help="operators hang up this long after answering")
+    parser.add_argument(
+        "--talk-ms",
+        type=int,
+        default=None,
+        help="operators hang up this long after answering (2000; a soak: as the capacity run)",
+    )
     parser.add_argument("--waiting-calls", type=int, default=None, help="callers for the memory step (100; 0 = skip)")
     parser.add_argument("--systems", default="unico,bare", help="comma-separated: unico, bare (both)")
     parser.add_argument("--soak-minutes", type=float, default=None, help="run the soak instead of the search")
@@ -1442,12 +1491,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = args.quick
-    defaults = {
+    if args.soak_minutes is not None and not 0 < args.soak_minutes <= MAX_SOAK_MINUTES:
+        parser.error(
+            f"--soak-minutes: 0 < minutes <= {MAX_SOAK_MINUTES} (the operators' registrations last "
+            f"{REGISTRATION_SECONDS} s and are not refreshed)"
+        )
+    if args.soak_minutes is not None:
+        # the rate comes from a capacity run: the same operators and talk time, unless given
+        for key, setting in capacity_run_settings(args.out).items():
+            if getattr(args, key) is None:
+                setattr(args, key, setting)
+    defaults: dict[str, float] = {
         "trial_seconds": 10.0 if quick else 30.0,
         "budget_minutes": 1.0 if quick else 6.0,
         "start_rate": 3.0,
         "operators": 30 if quick else 100,
         "waiting_calls": 30 if quick else 100,
+        "talk_ms": 2000,
     }
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -1460,6 +1520,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.rate is None:
             args.rate = default_soak_rate(args.out, parser)
     return args
+
+
+def capacity_run_settings(folder: Path) -> dict[str, int]:
+    """The operators and talk time of the capacity run in ``folder`` (none if there is none)."""
+    try:
+        run = json.loads((folder / "capacity.json").read_text())["run"]
+        return {"operators": int(run["operators"]), "talk_ms": int(run["talk_ms"])}
+    except (OSError, KeyError, ValueError, TypeError):
+        return {}
 
 
 def default_soak_rate(folder: Path, parser: argparse.ArgumentParser) -> float:

@@ -1,5 +1,6 @@
 """``unico run``: start the controller and serve calls until SIGTERM/SIGINT; SIGHUP reloads the config;
-SIGUSR2 writes a memory snapshot when ``UNICO_TRACEMALLOC`` is set (``unico.memtrace``)."""
+SIGUSR2 logs the memory before and after a heap trim, and writes a snapshot when ``UNICO_TRACEMALLOC``
+is set (``unico.memtrace``)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ async def serve(settings: Settings) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
-    loop.add_signal_handler(signal.SIGUSR2, memtrace.Tracer(settings.state_dir / "memory").dump)
+    loop.add_signal_handler(signal.SIGUSR2, memtrace.Tracer(settings.state_dir / "memory").on_signal)
     await controller.start()
     # Everything built so far (config, modules, the ORM's metadata) lives as long as the process:
     # take it out of the cyclic collector's view, so a full collection walks only what calls

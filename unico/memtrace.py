@@ -1,11 +1,18 @@
-"""Finding where the controller's memory goes, in the field: ``UNICO_TRACEMALLOC=<frames>``.
+"""Finding where the controller's memory goes, in the field (``unico run``'s SIGUSR2).
 
-With the variable set (``Settings.tracemalloc``: stack frames kept per allocation, 1-50; 0 = off), ``unico run`` starts
-Python's ``tracemalloc`` before anything else is built, and each SIGUSR2 writes a snapshot to
-``<state_dir>/memory/<unix time>-<n>.snapshot`` and logs the twenty places (file:line) whose memory grew
-most since the previous one. Tracing costs CPU (about a third more per call), so it is for a
-diagnosis, not for every day. ``compare`` reads two snapshot files offline, e.g. the first and last
-of a soak (``bench/capacity.py --trace-memory``).
+Each SIGUSR2 logs the process's resident memory, then makes a full collection and asks glibc to
+give back the heap pages it holds free (``malloc_trim``), and logs the memory again with the count
+of Python's memory blocks. Memory a trim gives back was freed and kept by the allocator (it does
+not grow without bound); memory that stays is live. Python blocks that keep growing are a leak of
+Python objects.
+
+With ``UNICO_TRACEMALLOC=<frames>`` (``Settings.tracemalloc``: stack frames kept per allocation,
+1-50; 0 = off) ``unico run`` also starts Python's ``tracemalloc``, and each SIGUSR2 writes a
+snapshot to ``<state_dir>/memory/<unix time>-<n>.snapshot`` and logs the twenty places (file:line)
+whose memory changed most since the previous one. Tracing costs CPU (a soak at 4 calls/s took
+five times the controller's CPU per call), so it is for a diagnosis, not for every day.
+``compare`` reads two snapshot files offline, e.g. the first and last of a soak
+(``bench/capacity.py --trace-memory``).
 
 Example::
 
@@ -16,6 +23,10 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import gc
 import logging
 import sys
 import time
@@ -64,6 +75,29 @@ def growth(old: tracemalloc.Snapshot, new: tracemalloc.Snapshot, *, limit: int =
     return result
 
 
+def resident_kib(status: Path = Path("/proc/self/status")) -> dict[str, int]:
+    """This process's resident memory by kind, KiB (proc(5)): ``rss``, ``anon`` (heap), ``file``."""
+    names = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file"}
+    found = {}
+    with contextlib.suppress(OSError):
+        for line in status.read_text().splitlines():
+            fields = line.split()
+            if fields and fields[0] in names:
+                found[names[fields[0]]] = int(fields[1])
+    return found
+
+
+def trim() -> tuple[dict[str, int], dict[str, int]]:
+    """A full collection, then glibc's ``malloc_trim(0)``: the heap pages freed but kept by the
+    allocator go back to the system. Returns the resident memory before and after, so what a trim
+    gives back (freed memory the allocator held) tells apart from what stays (live memory)."""
+    before = resident_kib()
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    return before, resident_kib()
+
+
 class Tracer:
     """Snapshots on demand (the controller's SIGUSR2), each compared with the one before."""
 
@@ -71,6 +105,20 @@ class Tracer:
         self.directory = directory
         self._last: tracemalloc.Snapshot | None = None
         self._count = 0
+
+    def on_signal(self) -> Path | None:
+        """SIGUSR2: trim the heap and log the memory before and after; a snapshot when tracing."""
+        before, after = trim()
+        log.warning(
+            "memory: resident %.1f MiB (heap %.1f), after a full collection and malloc_trim %.1f MiB "
+            "(heap %.1f); %d Python memory blocks",
+            before.get("rss", 0) / 1024,
+            before.get("anon", 0) / 1024,
+            after.get("rss", 0) / 1024,
+            after.get("anon", 0) / 1024,
+            sys.getallocatedblocks(),
+        )
+        return self.dump() if tracemalloc.is_tracing() else None
 
     def dump(self) -> Path | None:
         """Write a snapshot and log what grew since the previous one; None when not tracing."""

@@ -101,3 +101,27 @@ def test_given_a_frame_count_then_the_settings_carry_it(tmp_path: Path, monkeypa
     assert load_settings().tracemalloc == 8
     monkeypatch.delenv("UNICO_TRACEMALLOC")
     assert load_settings().tracemalloc == 0 and "UNICO_TRACEMALLOC" not in os.environ
+
+
+def test_given_a_signal_without_tracing_then_memory_before_and_after_a_trim_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert not tracemalloc.is_tracing()
+    with caplog.at_level(logging.WARNING, "unico.memtrace"):
+        assert memtrace.Tracer(tmp_path).on_signal() is None
+    assert "after a full collection and malloc_trim" in caplog.text and "Python memory blocks" in caplog.text
+    assert list(tmp_path.iterdir()) == [], "no snapshot without tracing"
+
+
+def test_given_tracing_then_a_signal_also_writes_a_snapshot(tracing: None, tmp_path: Path) -> None:
+    path = memtrace.Tracer(tmp_path).on_signal()
+    assert path is not None and path.parent == tmp_path and path.stat().st_size > 0
+
+
+def test_trim_reports_resident_memory_before_and_after(tmp_path: Path) -> None:
+    before, after = memtrace.trim()
+    assert before["rss"] > 0 and after["rss"] > 0 and before["anon"] > 0
+    status = tmp_path / "status"
+    status.write_text("Name:\tx\nVmRSS:\t  2048 kB\nRssAnon:\t  1024 kB\nRssFile:\t 1000 kB\n")
+    assert memtrace.resident_kib(status) == {"rss": 2048, "anon": 1024, "file": 1000}
+    assert memtrace.resident_kib(tmp_path / "missing") == {}
