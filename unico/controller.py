@@ -32,6 +32,7 @@ from ivr.source import ConfigErrors
 from ivr.tts import TtsError, render_prompts
 from unico.acd_service import AcdService, CallMessage
 from unico.ari import (
+    MODELLED_EVENTS,
     ApplicationReplaced,
     AriEventStream,
     AriRest,
@@ -65,6 +66,9 @@ log = logging.getLogger(__name__)
 
 #: endpoint subscriptions per ARI request (Asterisk caps the values of one ``eventSource``)
 SUBSCRIBE_BATCH = 100
+#: what the endpoints app (``Settings.ari_endpoints_app``) is for: registrations, and being replaced
+ENDPOINT_APP_EVENTS = (EndpointStateChange, ApplicationReplaced)
+ENDPOINT_APP_EVENT_TYPES = frozenset(cls.TYPE for cls in ENDPOINT_APP_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -257,9 +261,12 @@ class Controller:
             settings.ari_url,
             settings.ari_user,
             settings.ari_password.get_secret_value(),
-            app=settings.ari_app,
-            on_event=self.dispatcher.dispatch,
+            app=(settings.ari_app, settings.ari_endpoints_app),
+            on_event=self._on_event,
         )
+        #: events of the endpoints app that are no registration change (Asterisk filters them
+        #: out; these are what came before the filter was set, or from an Asterisk without one)
+        self.endpoint_events_ignored = 0
         self.loop_watch = LoopWatch()
         self.reconciliations = 0
         #: calls taken over from a recovery snapshot, and what the last reconciliation did
@@ -378,6 +385,8 @@ class Controller:
             "command_errors": stats.errors,
             "actors": dispatch.live_actors,
             "handler_errors": dispatch.handler_errors,
+            "ari_events": self.events.events_received,
+            "endpoint_events_ignored": self.endpoint_events_ignored,
             "reconnects": self.events.reconnects,
             "ari_connect_attempts": self.events.connect_attempts,
             "reconciliations": self.reconciliations,
@@ -430,9 +439,36 @@ class Controller:
 
         self._spawn(hangup(), f"hangup-{channel_id}")
 
+    def _on_event(self, event: Event) -> None:
+        """Every event of the websocket. The endpoints app only reports registrations: the
+        operator legs' own events come through the calls' app."""
+        if getattr(event, "application", None) == self.settings.ari_endpoints_app and not isinstance(
+            event, ENDPOINT_APP_EVENTS
+        ):
+            self.endpoint_events_ignored += 1
+            return
+        self.dispatcher.dispatch(event)
+
+    async def set_event_filters(self) -> None:
+        """Ask Asterisk for only the events the controller uses: on the calls' app the modelled
+        types (no ``ChannelVarset``, ``ChannelDialplan``, ``ChannelCallerId`` ...), on the
+        endpoints app the registration changes. Asterisk drops the others before the websocket,
+        so neither side spends time on them. An Asterisk that refuses (older than 16) sends
+        everything, as before; the handlers ignore what they do not model."""
+        filters = (
+            (self.settings.ari_app, MODELLED_EVENTS),
+            (self.settings.ari_endpoints_app, ENDPOINT_APP_EVENT_TYPES),
+        )
+        for app, allowed in filters:
+            try:
+                await self.rest.set_event_filter(app, allowed=allowed)
+            except Exception as exc:  # noqa: BLE001 - the unfiltered stream works too
+                log.warning("cannot set the event filter of ARI app %s: %s", app, exc)
+
     async def _on_control(self, event: Event) -> None:
         if isinstance(event, Connected):
             log.info("ARI connected (%s)", "reconnect" if event.reconnect else "first connect")
+            await self.set_event_filters()
             await self.reconcile()
             await self.sync_registrations()
         elif isinstance(event, Disconnected):
@@ -455,21 +491,26 @@ class Controller:
         """Subscribe to each operator's endpoint and read its current state: an unregistered
         softphone is never offered a call.
 
-        One subscription per operator, not ``endpoint:PJSIP``: an app subscribed to an endpoint
-        also gets the events of every channel on it, and the carrier's callers must not arrive
-        twice. Operator legs do arrive twice (as our originated channels and through the
-        endpoint); their handlers are idempotent. Device states are no substitute: they stay
-        RINGING while a vanished softphone's leg still rings."""
+        The subscriptions belong to the endpoints app (``Settings.ari_endpoints_app``), not to
+        the calls' app: an app subscribed to an endpoint also gets every event of every channel
+        on it, so each operator leg's events would reach the calls' app twice, doubling their
+        share of the one event queue Asterisk keeps per app (the queue that filled first in the
+        capacity soak). The endpoints app's own queue carries them, and its event filter lets
+        only the registration changes through. One subscription per operator, not
+        ``endpoint:PJSIP``, so the carrier's channels are not among them. Device states are no
+        substitute: they stay RINGING while a vanished softphone's leg still rings."""
         if self.acd is None:
             return
+        app = self.settings.ari_endpoints_app
         sources = [f"endpoint:PJSIP/{agent_id}" for agent_id in self.config.operators]
         # Asterisk refuses more than a hundred-odd sources in one request ("Too many values for
         # event_source", found at ~120 operators by bench/capacity.py): subscribe in batches.
         for start in range(0, len(sources), SUBSCRIBE_BATCH):
             try:
-                await self.rest.subscribe(self.settings.ari_app, sources[start : start + SUBSCRIBE_BATCH])
+                await self.rest.subscribe(app, sources[start : start + SUBSCRIBE_BATCH])
             except Exception as exc:  # noqa: BLE001 - the next reconnect tries again
                 log.warning("cannot subscribe to operators' endpoints: %s", exc)
+        await self._drop_calls_app_endpoints()
         try:
             states = {e.resource: e.state == "online" for e in await self.rest.list_endpoints("PJSIP")}
         except Exception as exc:  # noqa: BLE001 - the next reconnect tries again
@@ -624,6 +665,17 @@ class Controller:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _drop_calls_app_endpoints(self) -> None:
+        """A controller before the endpoints app subscribed the calls' app to the endpoints, and
+        Asterisk keeps an app's subscriptions across websockets: take them off."""
+        app = self.settings.ari_app
+        try:
+            stale = [f"endpoint:{e}" for e in (await self.rest.get_application(app)).endpoint_ids]
+            for start in range(0, len(stale), SUBSCRIBE_BATCH):
+                await self.rest.unsubscribe(app, stale[start : start + SUBSCRIBE_BATCH])
+        except Exception as exc:  # noqa: BLE001 - duplicates cost time, they break nothing
+            log.warning("cannot drop the endpoint subscriptions of ARI app %s: %s", app, exc)
 
     # --- config ---------------------------------------------------------------------------------
 

@@ -149,6 +149,15 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def ari_endpoints_app(self) -> str:
+        """The second ARI application on the controller's websocket: it holds the subscriptions
+        to the operators' endpoints, for their registration state. Asterisk queues each app's
+        events on a queue of its own, and an endpoint subscription also brings every event of
+        every channel on the endpoint: on the calls' app, each operator leg's events would be
+        queued and sent twice (``Controller.sync_registrations``)."""
+        return f"{self.ari_app}-endpoints"
+
+    @property
     def node_id(self) -> str:
         return self.controller_id or f"{socket.gethostname()}-{self.ari_app}"
 

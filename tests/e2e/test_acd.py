@@ -14,6 +14,8 @@ import asyncio
 
 from tests.e2e.rig import Controller, Operators, Records, unique_caller, wait_for
 from tests.sipp import Call
+from unico import pbx
+from unico.ari import MODELLED_EVENTS
 from unico.pbx.operators import ensure_operator_passwords
 
 
@@ -158,6 +160,29 @@ async def test_given_softphone_vanishing_while_ringing_then_unregistered_and_nev
     # back online: the softphone's registration alone makes them ready again
     await phone.register()
     await rig.wait_agent("op1002", "ready", timeout=10)
+
+
+async def test_given_operators_when_calls_ring_them_then_their_legs_events_reach_the_controller_once(
+    rig: Controller, operators: Operators
+) -> None:
+    """The operators' endpoints are watched by an app of their own, filtered to registration
+    changes: the calls' app, whose one event queue in Asterisk every call shares, receives each
+    operator leg's events once, and only the event types the controller models."""
+    phone = await operators.online("op1002")
+    result = await caller(rig, "7101", caller_id()).pause(2000).hangup().run()
+    assert result.answered, result.explain()
+    await phone.wait_count("ANSWERED", 1, timeout=10)
+    settings = rig.settings
+    calls_app = await asyncio.to_thread(pbx.ari_get, settings, f"/applications/{settings.ari_app}")
+    endpoints_app = await asyncio.to_thread(pbx.ari_get, settings, f"/applications/{settings.ari_endpoints_app}")
+    assert calls_app["endpoint_ids"] == [], calls_app
+    assert "PJSIP/op1002" in endpoints_app["endpoint_ids"], endpoints_app
+    assert {e["type"] for e in calls_app["events_allowed"]} == MODELLED_EVENTS
+    assert {e["type"] for e in endpoints_app["events_allowed"]} == {"EndpointStateChange", "ApplicationReplaced"}
+    health = await rig.health()
+    assert health is not None and health["ari_events"] > 0
+    # Asterisk applied the endpoints app's filter: no leg event came through it to be dropped
+    assert health["endpoint_events_ignored"] == 0, health
 
 
 async def test_given_conversation_when_operator_hangs_up_then_caller_released_and_operator_wraps_up(

@@ -38,6 +38,7 @@ from .errors import (
 )
 from .events import AriEventStream, Backoff
 from .models import (
+    MODELLED_EVENTS,
     Application,
     ApplicationReplaced,
     AriEvent,
@@ -76,6 +77,7 @@ from .models import (
 from .rest import AriRest, GoneOk, gone_ok, new_id
 
 __all__ = [
+    "MODELLED_EVENTS",
     "ActorFactory",
     "Application",
     "ApplicationReplaced",

@@ -272,6 +272,9 @@ class Application:
     bridge_ids: tuple[str, ...] = ()
     endpoint_ids: tuple[str, ...] = ()
     device_names: tuple[str, ...] = ()
+    #: the app's event type filter (``PUT /applications/{app}/eventFilter``); empty: no filter
+    events_allowed: tuple[str, ...] = ()
+    events_disallowed: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: Json) -> Application:
@@ -281,7 +284,17 @@ class Application:
             bridge_ids=get_str_tuple(data, "bridge_ids"),
             endpoint_ids=get_str_tuple(data, "endpoint_ids"),
             device_names=get_str_tuple(data, "device_names"),
+            events_allowed=_event_types(data, "events_allowed"),
+            events_disallowed=_event_types(data, "events_disallowed"),
         )
+
+
+def _event_types(data: Json, key: str) -> tuple[str, ...]:
+    """``[{"type": "StasisStart"}, ...]`` -> ``("StasisStart", ...)`` (absent before Asterisk 16)."""
+    items = data.get(key)
+    if not isinstance(items, list):
+        return ()
+    return tuple(str(item["type"]) for item in items if isinstance(item, dict) and isinstance(item.get("type"), str))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -641,6 +654,10 @@ _PARSERS: dict[str, _Parser] = {
     "DeviceStateChanged": _device_state,
     "ApplicationReplaced": _replaced,
 }
+
+#: the event types this client models; the rest arrive as :class:`UnknownEvent` and no handler
+#: uses them, so the controller asks Asterisk not to send them (``AriRest.set_event_filter``)
+MODELLED_EVENTS: frozenset[str] = frozenset(_PARSERS)
 
 
 def parse_event(raw: object) -> Event:

@@ -335,6 +335,19 @@ class AriRest:
         params = _params([("eventSource", _csv(event_source))])
         return await self._obj(Application.from_json, "DELETE", segs, params)
 
+    async def set_event_filter(
+        self, app: str, *, allowed: Iterable[str] = (), disallowed: Iterable[str] = ()
+    ) -> Application:
+        """``PUT /applications/{app}/eventFilter``: Asterisk sends ``app`` only the ``allowed``
+        event types (all when empty) that are not ``disallowed``; it drops the others before the
+        websocket. ``set_event_filter(app)`` removes the filter."""
+        body = {
+            "allowed": [{"type": t} for t in sorted(set(allowed))],
+            "disallowed": [{"type": t} for t in sorted(set(disallowed))],
+        }
+        segs = ("applications", _segment(app, "app"), "eventFilter")
+        return await self._obj(Application.from_json, "PUT", segs, body=body)
+
     async def list_endpoints(self, technology: str) -> list[Endpoint]:
         """``GET /endpoints/PJSIP``: every endpoint of one technology with its state, in one request."""
         return await self._list(Endpoint.from_json, ("endpoints", _segment(technology, "technology")))
