@@ -28,11 +28,12 @@ from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import Table, and_, bindparam, insert, not_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from acd.agents import AgentState, NotReadyReason
 from acd.live import AgentChange
-from contacts.batch import transaction
+from contacts.batch import Plan
 from contacts.models import AgentStateSpan, Contact
 from contacts.writer import WriteQueue
 
@@ -91,7 +92,7 @@ class AgentStateLog:
 
     def note(self, change: AgentChange) -> None:
         """Queue one change (called from ``LiveState`` right after Redis accepted it)."""
-        self.queue.submit(f"agent {change.agent_id} {change.state.value}", lambda: self.record(change))
+        self.queue.submit(f"agent {change.agent_id} {change.state.value}", self.record_write(change))
 
     async def close(self) -> None:
         """Write what is queued (within a few seconds), then stop."""
@@ -103,27 +104,31 @@ class AgentStateLog:
 
     async def record(self, change: AgentChange) -> bool:
         """Close the agent's open span and open one for ``change``; False for a repeat."""
+        return bool(await self.record_write(change)())
+
+    def record_write(self, change: AgentChange) -> Plan:
+        """:meth:`record` as a :class:`~contacts.batch.Plan` (the write-behind queue's)."""
         key = (change.state.value, change.reason.value if change.reason else None, change.call_id)
         at = datetime.fromtimestamp(change.since, UTC)
         # Statements built once, on the tables (not the ORM entities), parameters bound at each
         # run: this runs for every state change of every operator, and building the statement,
         # its cache key and the ORM's DML bookkeeping cost more than the SQL (bench/capacity.py)
         params = {"b_agent": change.agent_id, "ended_at": at, "b_state": key[0], "b_reason": key[1], "b_call": key[2]}
-        async with transaction(self._sessions) as session:
-            conn = await session.connection()
+
+        def run(conn: Connection) -> bool:
             # one statement in the usual case: close the open span unless it is this very state
             # (a repeat), and say what it was
-            closed = (await conn.execute(_CLOSE_UNLESS_SAME, params)).all()
+            closed = conn.execute(_CLOSE_UNLESS_SAME, params).all()
             if not closed:
-                current = (await conn.execute(_CURRENT, {"b_agent": change.agent_id})).first()
+                current = conn.execute(_CURRENT, {"b_agent": change.agent_id}).first()
                 if current is not None and tuple(current) == key:
                     return False
             if any(row.state == "wrap_up" for row in closed) and key[0] != "wrap_up":
                 # read from the history, not from memory: another node may have started the wrap-up
-                served = await conn.scalar(_SERVED, {"b_agent": change.agent_id})
+                served = conn.scalar(_SERVED, {"b_agent": change.agent_id})
                 if served is not None:
-                    await conn.execute(_WRAPUP_END, {"b_id": served, "wrapup_ended_at": at})
-            await conn.execute(
+                    conn.execute(_WRAPUP_END, {"b_id": served, "wrapup_ended_at": at})
+            conn.execute(
                 _OPEN,
                 {
                     "agent": change.agent_id,
@@ -134,8 +139,10 @@ class AgentStateLog:
                     "node": self.node,
                 },
             )
-        self.written += 1
-        return True
+            self.written += 1
+            return True
+
+        return Plan(run, self._sessions)
 
     async def current(self) -> dict[str, AgentChange]:
         """Every operator's open span: where each one was last, by this history.

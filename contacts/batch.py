@@ -20,10 +20,13 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 _open: ContextVar[tuple[async_sessionmaker[AsyncSession], AsyncSession] | None] = ContextVar(
@@ -55,4 +58,22 @@ async def batch(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[None]:
             _open.reset(token)
 
 
-__all__ = ["batch", "transaction"]
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A write as a synchronous function of a connection (``run``), so that it can run either
+    here, awaited on the store's async engine (``await plan()``: in the open batch, else in a
+    transaction of its own), or, with a batch of others, in one call on the record writer's
+    thread (``contacts.writer.ThreadWriter``). One body for both: the statements and their checks
+    are written once. ``run`` checks its arguments itself (``ValueError``), so building a plan
+    never raises in the call path."""
+
+    run: Callable[[Connection], Any]
+    sessions: async_sessionmaker[AsyncSession]
+
+    async def __call__(self) -> Any:
+        async with transaction(self.sessions) as session:
+            conn = await session.connection()
+            return await conn.run_sync(self.run)
+
+
+__all__ = ["Plan", "batch", "transaction"]

@@ -26,9 +26,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, pool
+from sqlalchemy import create_engine, event, pool
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -76,6 +76,17 @@ def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
     engine = create_async_engine(parsed, connect_args=connect_args, **kwargs)
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def make_sync_engine(url: str | URL) -> Engine:
+    """A synchronous engine on the same SQLite file as ``make_engine``'s, with the same pragmas
+    (the record writer's thread: ``contacts.writer.ThreadWriter``)."""
+    parsed = async_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        raise ValueError(f"a synchronous engine is made for SQLite only, not {parsed.get_backend_name()}")
+    engine = create_engine(parsed.set(drivername="sqlite"), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_on_connect)
     return engine
 
 

@@ -34,10 +34,10 @@ from typing import Any, Self, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Table, Update, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from contacts.batch import transaction
+from contacts.batch import Plan, transaction
 from contacts.db import dialect_insert, make_engine, safe_url
 from contacts.models import Contact, Parcel, Survey
 from contacts.records import (
@@ -58,8 +58,16 @@ _CONTACTS = cast(Table, Contact.__table__)
 _OPEN_CONTACT = update(_CONTACTS).where(_CONTACTS.c.id == bindparam("b_id"), _CONTACTS.c.ended_at.is_(None))
 #: the same, open or closed (talk end and the customer link may land after the call's end)
 _ANY_CONTACT = update(_CONTACTS).where(_CONTACTS.c.id == bindparam("b_id"))
-#: ``ContactStore._start_statement`` per dialect
+#: ``_start_statement`` per dialect
 _START: dict[str, Any] = {}
+
+
+def _start_statement(dialect: str) -> Any:
+    """``INSERT .. ON CONFLICT (id) DO NOTHING`` into contacts, built once per dialect."""
+    statement = _START.get(dialect)
+    if statement is None:
+        statement = _START[dialect] = dialect_insert(dialect, _CONTACTS).on_conflict_do_nothing(index_elements=["id"])
+    return statement
 
 
 def utc_now() -> datetime:
@@ -92,6 +100,10 @@ class ContactStore:
             await engine.dispose()
 
     @property
+    def url(self) -> str | URL:
+        return self._url
+
+    @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
         """The session factory on this store's engine, for the other stores of the process."""
         return self._maker()
@@ -110,7 +122,12 @@ class ContactStore:
 
     # -- contacts ---------------------------------------------------------------------------
 
-    async def start_contact(
+    async def start_contact(self, **kwargs: Any) -> bool:
+        """Record a new call leg; returns ``False`` (and changes nothing) if the id exists.
+        Arguments: see :meth:`start_contact_write`."""
+        return bool(await self.start_contact_write(**kwargs)())
+
+    def start_contact_write(
         self,
         *,
         contact_id: str,
@@ -120,33 +137,26 @@ class ContactStore:
         language: str,
         started_at: datetime,
         node: str | None = None,
-    ) -> bool:
-        """Record a new call leg; returns ``False`` (and changes nothing) if the id exists."""
-        if not contact_id:
-            raise ValueError("contact_id must not be empty")
-        values: dict[str, Any] = {
-            "id": contact_id,
-            "channel_id": channel_id,
-            "caller": caller,
-            "dialled": dialled,
-            "language": language,
-            "started_at": require_aware("started_at", started_at),
-            "ivr_path": [],
-            "data": {},
-            "node": node,
-        }
-        async with transaction(self._maker()) as session:
-            conn = await session.connection()  # Core, not the ORM's machinery (hot path)
-            result = await conn.execute(self._start_statement(), values)
-        return _rowcount(result) == 1
+    ) -> Plan:
+        """:meth:`start_contact` as a :class:`~contacts.batch.Plan` (the write-behind queue's)."""
 
-    def _start_statement(self) -> Any:
-        """``INSERT .. ON CONFLICT (id) DO NOTHING`` into contacts, built once per dialect."""
-        name = self._dialect()
-        statement = _START.get(name)
-        if statement is None:
-            statement = _START[name] = dialect_insert(name, _CONTACTS).on_conflict_do_nothing(index_elements=["id"])
-        return statement
+        def run(conn: Connection) -> bool:
+            if not contact_id:
+                raise ValueError("contact_id must not be empty")
+            values: dict[str, Any] = {
+                "id": contact_id,
+                "channel_id": channel_id,
+                "caller": caller,
+                "dialled": dialled,
+                "language": language,
+                "started_at": require_aware("started_at", started_at),
+                "ivr_path": [],
+                "data": {},
+                "node": node,
+            }
+            return _rowcount(conn.execute(_start_statement(conn.dialect.name), values)) == 1
+
+        return Plan(run, self._maker())
 
     async def add_step(self, contact_id: str, step: Mapping[str, object]) -> bool:
         """Append one IVR step to an open contact; ``False`` if it is unknown or already ended."""
@@ -158,7 +168,16 @@ class ContactStore:
         )
         return await self._update(statement) == 1
 
-    async def finish_contact(
+    async def finish_contact(self, **kwargs: Any) -> bool:
+        """Close a contact with its terminal outcome and full IVR path (arguments: see
+        :meth:`finish_contact_write`).
+
+        Returns ``True`` if this call closed it; ``False`` if it was already closed (the first
+        outcome stays) or was never started. Optional fields left ``None`` keep their value.
+        """
+        return bool(await self.finish_contact_write(**kwargs)())
+
+    def finish_contact_write(
         self,
         *,
         contact_id: str,
@@ -170,33 +189,39 @@ class ContactStore:
         recording: str | None = None,
         ivr_ended_at: datetime | None = None,
         queue: str | None = None,
-    ) -> bool:
-        """Close a contact with its terminal outcome and full IVR path.
+    ) -> Plan:
+        """:meth:`finish_contact` as a plan; it keeps copies of ``ivr_path`` and ``data`` (the call
+        may change its own afterwards)."""
+        steps, payload = list(ivr_path), dict(data)
 
-        Returns ``True`` if this call closed it; ``False`` if it was already closed (the first
-        outcome stays) or was never started. Optional fields left ``None`` keep their value.
-        """
-        if not outcome:
-            raise ValueError("outcome must not be empty")
-        path = [dict(parse_step(step)) for step in ivr_path]
-        payload = dict(data)
-        require_json("data", payload)
-        values: dict[str, Any] = {
-            "ended_at": require_aware("ended_at", ended_at),
-            "outcome": str(outcome),
-            "ivr_path": path,
-            "data": payload,
-            "language": language,
-        }
-        if recording is not None:
-            values["recording"] = recording
-        if ivr_ended_at is not None:
-            values["ivr_ended_at"] = require_aware("ivr_ended_at", ivr_ended_at)
-        if queue is not None:
-            values["queue"] = queue
-        return await self._update(_OPEN_CONTACT, {"b_id": contact_id, **values}) == 1
+        def run(conn: Connection) -> bool:
+            if not outcome:
+                raise ValueError("outcome must not be empty")
+            path = [dict(parse_step(step)) for step in steps]
+            require_json("data", payload)
+            values: dict[str, Any] = {
+                "ended_at": require_aware("ended_at", ended_at),
+                "outcome": str(outcome),
+                "ivr_path": path,
+                "data": payload,
+                "language": language,
+            }
+            if recording is not None:
+                values["recording"] = recording
+            if ivr_ended_at is not None:
+                values["ivr_ended_at"] = require_aware("ivr_ended_at", ivr_ended_at)
+            if queue is not None:
+                values["queue"] = queue
+            return _rowcount(conn.execute(_OPEN_CONTACT, {"b_id": contact_id, **values})) == 1
 
-    async def update_contact(
+        return Plan(run, self._maker())
+
+    async def update_contact(self, contact_id: str, **kwargs: Any) -> bool:
+        """Fill the ACD's columns of an open contact (fields left ``None`` keep their value);
+        arguments: see :meth:`update_contact_write`."""
+        return bool(await self.update_contact_write(contact_id, **kwargs)())
+
+    def update_contact_write(
         self,
         contact_id: str,
         *,
@@ -207,30 +232,44 @@ class ContactStore:
         queued_at: datetime | None = None,
         answered_at: datetime | None = None,
         estimated_wait: int | None = None,
-    ) -> bool:
-        """Fill the ACD's columns of an open contact (fields left ``None`` keep their value)."""
-        values: dict[str, Any] = {}
-        for name, value in (
-            ("queue", queue),
-            ("tier", tier),
-            ("operator", operator),
-            ("routing_reason", routing_reason),
-        ):
-            if value is not None:
-                values[name] = str(value)
-        for name, stamp in (("queued_at", queued_at), ("answered_at", answered_at)):
-            if stamp is not None:
-                values[name] = require_aware(name, stamp)
-        if estimated_wait is not None:
-            values["estimated_wait"] = max(0, int(estimated_wait))
-        if not values:
-            return False
-        return await self._update(_OPEN_CONTACT, {"b_id": contact_id, **values}) == 1
+    ) -> Plan:
+        """:meth:`update_contact` as a plan."""
+
+        def run(conn: Connection) -> bool:
+            values: dict[str, Any] = {}
+            for name, value in (
+                ("queue", queue),
+                ("tier", tier),
+                ("operator", operator),
+                ("routing_reason", routing_reason),
+            ):
+                if value is not None:
+                    values[name] = str(value)
+            for name, stamp in (("queued_at", queued_at), ("answered_at", answered_at)):
+                if stamp is not None:
+                    values[name] = require_aware(name, stamp)
+            if estimated_wait is not None:
+                values["estimated_wait"] = max(0, int(estimated_wait))
+            if not values:
+                return False
+            return _rowcount(conn.execute(_OPEN_CONTACT, {"b_id": contact_id, **values})) == 1
+
+        return Plan(run, self._maker())
 
     async def record_talk_end(self, contact_id: str, at: datetime) -> bool:
         """The conversation with the operator ended (the contact may already be closed: the caller
         hung up first); the reports' talk time runs from ``answered_at`` to here."""
-        return await self._update(_ANY_CONTACT, {"b_id": contact_id, "talk_ended_at": require_aware("at", at)}) == 1
+        return bool(await self.record_talk_end_write(contact_id, at)())
+
+    def record_talk_end_write(self, contact_id: str, at: datetime) -> Plan:
+        """:meth:`record_talk_end` as a plan."""
+        return self._any_contact_write(contact_id, lambda: {"talk_ended_at": require_aware("at", at)})
+
+    def _any_contact_write(self, contact_id: str, values: Callable[[], dict[str, Any]]) -> Plan:
+        def run(conn: Connection) -> bool:
+            return _rowcount(conn.execute(_ANY_CONTACT, {"b_id": contact_id, **values()})) == 1
+
+        return Plan(run, self._maker())
 
     async def set_wrapup(self, contact_id: str, code: str, disposition: str | None) -> bool:
         """Store the operator's wrap-up code (and disposition, if given) on a contact, open or closed:
@@ -288,7 +327,11 @@ class ContactStore:
     async def link_customer(self, contact_id: str, customer_id: str) -> bool:
         """Tie a contact to the customer the IVR recognised (``CustomerStore.lookup``);
         ``False`` if the contact is unknown. Idempotent."""
-        return await self._update(_ANY_CONTACT, {"b_id": contact_id, "customer_id": customer_id}) == 1
+        return bool(await self.link_customer_write(contact_id, customer_id)())
+
+    def link_customer_write(self, contact_id: str, customer_id: str) -> Plan:
+        """:meth:`link_customer` as a plan."""
+        return self._any_contact_write(contact_id, lambda: {"customer_id": customer_id})
 
     # -- surveys ----------------------------------------------------------------------------
 

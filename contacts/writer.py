@@ -14,6 +14,11 @@ nothing (``start_contact`` inserts ``ON CONFLICT DO NOTHING``, ``finish_contact`
 open row, the others set columns to the same values, an agent state span is skipped when it is
 already the open one). So each write lands exactly once in effect.
 
+Each write is a :class:`~contacts.batch.Plan`: a synchronous function of a connection. On a SQLite
+file the writes waiting together run in one transaction on the record writer's thread
+(:class:`ThreadWriter`), one await of the event loop for the whole batch; elsewhere they run on
+the async engine, one await per statement (``batch``: one transaction and one commit).
+
 The buffer lives in memory, bounded by ``limit``: beyond it the oldest writes are dropped and
 counted (a database down for hours at full traffic). A controller killed while writes wait loses
 them; the records it left open are closed as interrupted by the next start (reconcile).
@@ -31,15 +36,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+
+from contacts.batch import Plan
+from contacts.db import make_sync_engine, sqlite_path
 
 if TYPE_CHECKING:
     from contacts.store import ContactStore
@@ -75,8 +85,10 @@ class WriteQueue:
         max_retry: float = 5.0,
         batch: Callable[[], AbstractAsyncContextManager[object]] | None = None,
         batch_size: int = 100,
+        thread: ThreadWriter | None = None,
     ) -> None:
         self.batch = batch
+        self.thread = thread
         self.batch_size = batch_size
         self.commits = 0
         self.limit = limit
@@ -121,6 +133,8 @@ class WriteQueue:
     async def close(self, grace: float = 5.0) -> None:
         """Land what can land within ``grace`` seconds, then stop; what is left is logged."""
         if self._task is None:
+            if self.thread is not None:
+                await self.thread.close()
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
@@ -132,6 +146,8 @@ class WriteQueue:
         self._task = None
         if self._items:
             log.error("record writes: %d not written at shutdown (database unreachable)", len(self._items))
+        if self.thread is not None:
+            await self.thread.close()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -141,7 +157,7 @@ class WriteQueue:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            size = self.batch_size if self.batch is not None else 1
+            size = self.batch_size if self.batch is not None or self.thread is not None else 1
             group = list(itertools.islice(self._items, size))
             delay = self.first_retry
             while True:
@@ -178,6 +194,10 @@ class WriteQueue:
                 self._items.popleft()
 
     async def _apply(self, group: list[tuple[str, Write]]) -> None:
+        if self.thread is not None and all(isinstance(write, Plan) for _, write in group):
+            await self.thread.apply([write.run for _, write in group if isinstance(write, Plan)])
+            self.commits += 1
+            return
         if len(group) == 1 or self.batch is None:
             for _, write in group:
                 await write()
@@ -200,6 +220,52 @@ class WriteQueue:
         }
 
 
+class ThreadWriter:
+    """Runs a batch of plans (``contacts.batch.Plan``) in one transaction on a thread of its own,
+    through a synchronous engine on the same database.
+
+    On the async engine each statement is an await, and each await waits for the event loop's
+    turn: with the loop busy with calls, that wait, not the database, bounded the writes to a
+    few hundred statements a second, and at 30 calls a second (about fifteen statements each:
+    the contact's five, the operator's state spans) the backlog grew (bench/capacity.py). Here
+    a batch of up to ``batch_size`` writes costs the loop one await. The thread only runs
+    SQLAlchemy and the driver, no event loop of its own (one that did, with the async engine in
+    it, was tried and cost more CPU than it saved).
+
+    SQLite only for now (the standard library's driver; ``for_url`` answers ``None`` for other
+    databases and in-memory SQLite, and the queue keeps the async engine): PostgreSQL's async
+    driver costs half of aiosqlite's CPU per write, and a synchronous one is not a dependency.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    @classmethod
+    def for_url(cls, url: str | URL) -> ThreadWriter | None:
+        """A writer for a SQLite file database, else ``None``."""
+        if sqlite_path(url) is None:
+            return None
+        return cls(make_sync_engine(url))
+
+    async def apply(self, runs: list[Callable[[Connection], object]]) -> list[object]:
+        """Run ``runs`` in order in one transaction (committed, or rolled back if one raises)."""
+        if self._pool is None:  # the first batch, or the first after a close
+            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="record-writer")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._apply, runs)
+
+    def _apply(self, runs: list[Callable[[Connection], object]]) -> list[object]:
+        with self.engine.begin() as conn:
+            return [run(conn) for run in runs]
+
+    async def close(self) -> None:
+        """Wait for the batch in progress, then release the thread and the connections."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True)
+        self.engine.dispose()
+
+
 class DeferredContactWrites:
     """The call path's record writes, queued on a :class:`WriteQueue` (same arguments as the
     :class:`~contacts.store.ContactStore` methods they stand for; they return at once)."""
@@ -209,42 +275,20 @@ class DeferredContactWrites:
         self.queue = queue
 
     def start_contact(self, **kwargs: Any) -> None:
-        self.queue.submit(f"start {kwargs.get('contact_id')}", lambda: self.store.start_contact(**kwargs))
+        self.queue.submit(f"start {kwargs.get('contact_id')}", self.store.start_contact_write(**kwargs))
 
     def link_customer(self, contact_id: str, customer_id: str) -> None:
-        self.queue.submit(f"link {contact_id}", lambda: self.store.link_customer(contact_id, customer_id))
+        self.queue.submit(f"link {contact_id}", self.store.link_customer_write(contact_id, customer_id))
 
     def update_contact(self, contact_id: str, **kwargs: Any) -> None:
-        self.queue.submit(f"update {contact_id}", lambda: self.store.update_contact(contact_id, **kwargs))
+        self.queue.submit(f"update {contact_id}", self.store.update_contact_write(contact_id, **kwargs))
 
     def record_talk_end(self, contact_id: str, at: datetime) -> None:
-        self.queue.submit(f"talk end {contact_id}", lambda: self.store.record_talk_end(contact_id, at))
+        self.queue.submit(f"talk end {contact_id}", self.store.record_talk_end_write(contact_id, at))
 
-    def finish_contact(
-        self,
-        *,
-        contact_id: str,
-        ended_at: datetime,
-        outcome: str,
-        ivr_path: Iterable[Mapping[str, object]],
-        data: Mapping[str, Any],
-        language: str,
-        **kwargs: Any,
-    ) -> None:
-        path, values = list(ivr_path), dict(data)  # copies: the call may change its own later
-
-        async def write() -> object:
-            return await self.store.finish_contact(
-                contact_id=contact_id,
-                ended_at=ended_at,
-                outcome=outcome,
-                ivr_path=path,
-                data=values,
-                language=language,
-                **kwargs,
-            )
-
-        self.queue.submit(f"finish {contact_id}", write)
+    def finish_contact(self, **kwargs: Any) -> None:
+        # the plan copies the path and the data: the call may change its own later
+        self.queue.submit(f"finish {kwargs.get('contact_id')}", self.store.finish_contact_write(**kwargs))
 
 
 __all__ = ["DeferredContactWrites", "WriteQueue", "retryable"]

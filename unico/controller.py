@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 from acd.agents import Agent, AgentState
 from contacts import AgentStateLog, ContactStore, CustomerStore, IvrServices, RetentionPolicy, deadlines, purge
 from contacts.batch import batch
-from contacts.writer import DeferredContactWrites, WriteQueue
+from contacts.writer import DeferredContactWrites, ThreadWriter, WriteQueue
 from ivr import engine
 from ivr.actions import Registry, registry
 from ivr.config import IvrConfig, load_config
@@ -219,7 +219,7 @@ class Controller:
             else None
         )
         #: record writes of the call path and operator state spans, in order, behind the calls
-        self.writes = WriteQueue(batch=lambda: batch(store.sessions))
+        self.writes = WriteQueue(batch=lambda: batch(store.sessions), thread=ThreadWriter.for_url(store.url))
         self.agent_log = AgentStateLog(store.sessions, node=settings.node_id, queue=self.writes)
         self.acd = (
             AcdService(

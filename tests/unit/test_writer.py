@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from acd.agents import AgentState
 from acd.live import AgentChange
 from contacts import AgentStateLog, ContactStore
 from contacts.batch import batch
-from contacts.writer import DeferredContactWrites, WriteQueue
+from contacts.db import make_sync_engine, sqlite_path, upgrade
+from contacts.writer import DeferredContactWrites, ThreadWriter, WriteQueue
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -147,3 +154,116 @@ async def test_given_a_bad_write_inside_a_batch_then_the_others_land_and_only_it
     assert sorted(r.id for r in await store.recent(10)) == ["a", "c"]
     assert (queue.written, queue.failed) == (2, 1)
     await queue.close()
+
+
+class CountingThreadWriter(ThreadWriter):
+    """The real writer thread, counting the event loop's awaits (one per batch)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(make_sync_engine(url))
+        self.batches: list[int] = []
+        self.threads: set[str] = set()
+
+    async def apply(self, runs: list[Callable[[Connection], object]]) -> list[object]:
+        self.batches.append(len(runs))
+        return await super().apply(runs)
+
+    def _apply(self, runs: list[Callable[[Connection], object]]) -> list[object]:
+        self.threads.add(threading.current_thread().name)
+        return super()._apply(runs)
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> str:
+    """The writer thread is for SQLite files (the embedded default)."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'unico.db'}"
+
+
+@pytest.fixture
+async def sqlite_store(sqlite_file: str) -> AsyncIterator[ContactStore]:
+    await upgrade(sqlite_file)
+    async with ContactStore(sqlite_file) as opened:
+        yield opened
+
+
+async def test_given_a_sqlite_file_when_writes_wait_together_then_one_await_on_the_writer_thread_lands_them(
+    sqlite_store: ContactStore, sqlite_file: str
+) -> None:
+    store = sqlite_store
+    thread = CountingThreadWriter(sqlite_file)
+    queue = WriteQueue(batch=lambda: batch(store.sessions), thread=thread)
+    writes = DeferredContactWrites(store, queue)
+    log = AgentStateLog(store.sessions, queue=queue)
+    for n in range(30):  # nothing runs until the test yields: sixty writes wait together
+        writes.start_contact(
+            contact_id=f"c{n}", channel_id=f"c{n}", caller=None, dialled="803160", language="it", started_at=T0
+        )
+        writes.update_contact(f"c{n}", queue="general", operator=f"op{n % 3}", answered_at=T0)
+        log.note(AgentChange(f"op{n % 3}", AgentState.READY if n % 2 else AgentState.NOT_READY, None, None, n))
+    path = [{"node": "welcome", "kind": "play", "digits": None, "note": None, "at": T0.isoformat()}]
+    writes.finish_contact(contact_id="c0", ended_at=T0, outcome="answered", ivr_path=path, data={}, language="it")
+    await queue.drained()
+
+    assert thread.batches == [91] and queue.commits == 1 and queue.written == 91
+    assert {name.split("_")[0] for name in thread.threads} == {"record-writer"}, "not on the event loop's thread"
+    records = {r.id: r for r in await store.recent(100)}
+    assert len(records) == 30 and all(r.queue == "general" and r.answered_at == T0 for r in records.values())
+    assert (records["c0"].outcome, [s["node"] for s in records["c0"].ivr_path]) == ("answered", ["welcome"])
+    assert {agent: change.state for agent, change in (await log.current()).items()} == {
+        "op0": AgentState.READY,
+        "op1": AgentState.NOT_READY,
+        "op2": AgentState.READY,
+    }
+    await queue.close()
+    assert thread._pool is None, "close released the thread"
+
+
+async def test_given_the_writer_thread_when_one_write_is_bad_then_the_others_land_and_only_it_is_dropped(
+    sqlite_store: ContactStore, sqlite_file: str
+) -> None:
+    store = sqlite_store
+    thread = CountingThreadWriter(sqlite_file)
+    queue = WriteQueue(batch=lambda: batch(store.sessions), thread=thread)
+    writes = DeferredContactWrites(store, queue)
+    writes.start_contact(contact_id="a", channel_id="a", caller=None, dialled="1", language="it", started_at=T0)
+    writes.start_contact(contact_id="", channel_id="b", caller=None, dialled="1", language="it", started_at=T0)
+    writes.start_contact(contact_id="c", channel_id="c", caller=None, dialled="1", language="it", started_at=T0)
+    await queue.drained()
+
+    assert sorted(r.id for r in await store.recent(10)) == ["a", "c"]
+    assert (queue.written, queue.failed) == (2, 1)
+    # the batch rolled back whole; then one by one up to the bad one, which goes; then batches again
+    assert thread.batches == [3, 1, 2, 1, 1]
+    await queue.close()
+
+
+async def test_given_the_database_locked_by_another_writer_then_the_writer_thread_waits_and_lands_all(
+    sqlite_store: ContactStore, sqlite_file: str
+) -> None:
+    store = sqlite_store
+    path = sqlite_path(sqlite_file)
+    assert path is not None
+    queue = WriteQueue(batch=lambda: batch(store.sessions), thread=ThreadWriter.for_url(sqlite_file))
+    writes = DeferredContactWrites(store, queue)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the CLI, say, in the middle of a write
+    try:
+        for n in range(5):
+            writes.start_contact(
+                contact_id=f"l{n}", channel_id=f"l{n}", caller=None, dialled="1", language="it", started_at=T0
+            )
+        await asyncio.sleep(0.5)
+        assert queue.pending == 5 and queue.written == 0, "the writes wait for the lock, the loop does not"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    await asyncio.wait_for(queue.drained(), 30)
+
+    assert sorted(r.id for r in await store.recent(10)) == [f"l{n}" for n in range(5)]
+    await queue.close()
+
+
+def test_given_other_databases_then_no_writer_thread() -> None:
+    assert ThreadWriter.for_url("postgresql+asyncpg://u@127.0.0.1/unico") is None
+    assert ThreadWriter.for_url("sqlite+aiosqlite://") is None
+    assert ThreadWriter.for_url("sqlite+aiosqlite:///:memory:") is None
