@@ -285,6 +285,10 @@ class AcdService:
                         return agent
                     if isinstance(event, Registered | Unregistered):
                         new, _ = apply(agent, event, self.clock())
+                        if new == agent:
+                            # still registered: Asterisk reports the endpoint on each change of its
+                            # channels (the operator's leg comes and goes), not only on registration
+                            return agent
                         if await self.live.set_agent(new, expected=agent.state):
                             return new
                         continue

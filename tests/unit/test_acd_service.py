@@ -6,12 +6,25 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from acd.agents import AgentState, IllegalTransition, Login, Logout, NotReadyReason, Pause, Ready, Registered
+from acd.agents import (
+    Agent,
+    AgentState,
+    IllegalTransition,
+    Login,
+    Logout,
+    NotReadyReason,
+    Pause,
+    Ready,
+    Registered,
+    Unregistered,
+)
 from acd.routing import can_serve
 from ivr.config import IvrConfig, load_config
 from unico.acd_service import AcdService, AgentInterrupt, CallMessage, Offer, TransferRequest, UnknownAgent
@@ -198,6 +211,35 @@ async def test_given_operator_ringing_when_pausing_then_interrupt_goes_to_the_ow
         "op1002", "c1", requeue=True, agent_state=AgentState.NOT_READY, reason=NotReadyReason.BREAK
     )
     assert [c.call_id for c in await a.acd.live.waiting("general")] == ["c1"]
+
+
+async def test_given_operator_on_a_call_when_softphone_reported_again_then_no_write_until_it_changes(
+    site: tuple[Harness, Harness, Clock],
+) -> None:
+    """Asterisk reports an operator's endpoint on each change of its channels: while the operator
+    rings or talks, "still online" is not a change, so it costs no write (and no event to every
+    controller); going offline is one."""
+    a, _, _ = site
+    await a.enqueue("c1", "general")
+    await online(a, "op1002")
+    await settle()
+    writes: list[str] = []
+    set_agent = a.acd.live.set_agent
+
+    async def counted(agent: Agent, **kwargs: Any) -> bool:
+        writes.append(agent.state.value)
+        return await set_agent(agent, **kwargs)
+
+    a.acd.live.set_agent = counted  # type: ignore[method-assign]
+    ringing = await a.acd.agent_event("op1002", Registered(), by="softphone")
+    assert (ringing.state, ringing.registered, ringing.call_id, writes) == (AgentState.RINGING, True, "c1", [])
+    assert await set_agent(replace(ringing, state=AgentState.ON_CALL), expected=AgentState.RINGING)  # answered
+    talking = await a.acd.agent_event("op1002", Registered(), by="softphone")
+    assert (talking.state, talking.registered, writes) == (AgentState.ON_CALL, True, [])
+    gone = await a.acd.agent_event("op1002", Unregistered(), by="softphone")
+    assert (gone.state, gone.registered, writes) == (AgentState.ON_CALL, False, ["on_call"])
+    stored = await a.acd.live.get_agent("op1002")
+    assert stored is not None and (stored.registered, stored.call_id) == (False, "c1")
 
 
 async def test_given_owner_gone_when_operator_rings_too_long_then_sweep_heals_and_requeues(
