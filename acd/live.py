@@ -741,18 +741,20 @@ class LiveState:
         self._changed(AgentChange(agent_id, AgentState.RINGING, None, call_id, now))
         return CallPick(Pick.WON, call, int(result[2]))
 
-    async def count_logged_in(self, agent_ids: Iterable[str]) -> int:
-        """How many of ``agent_ids`` are logged in (any state but ``logged_out``), in one round trip.
+    async def count_logged_in(self, agent_ids: Iterable[str], *, up_to: int = 0) -> int:
+        """How many of ``agent_ids`` are logged in (any state but ``logged_out``), in one round trip;
+        with ``up_to``, Redis stops reading at that many (``up_to=1``: is anyone logged in?).
 
         Example::
 
-            if not await live.count_logged_in(fitting):
+            if not await live.count_logged_in(fitting, up_to=1):
                 ...  # nobody could ever take the call: unavailable treatment
         """
         ids = list(agent_ids)
         if not ids:
             return 0
-        return int(await self._count_logged_in(keys=[self.agent_key(agent_id) for agent_id in ids]))
+        keys = [self.agent_key(agent_id) for agent_id in ids]
+        return int(await self._count_logged_in(keys=keys, args=[max(0, up_to)]))
 
     async def release(
         self,

@@ -140,11 +140,15 @@ return 1
 
 
 COUNT_LOGGED_IN: Final = """
--- KEYS: agent hashes; returns how many exist with a state other than logged_out
-local n = 0
+-- KEYS: agent hashes; ARGV: 1 stop counting at this many (0 = count them all)
+-- returns how many exist with a state other than logged_out (at most ARGV[1] when it is not 0)
+local n, limit = 0, tonumber(ARGV[1] or '0') or 0
 for i = 1, #KEYS do
   local state = redis.call('HGET', KEYS[i], 'state')
-  if state and state ~= 'logged_out' then n = n + 1 end
+  if state and state ~= 'logged_out' then
+    n = n + 1
+    if n == limit then return n end
+  end
 end
 return n
 """

@@ -503,6 +503,9 @@ class Trial:
     answer_p99_ms: float
     leftover_channels: int
     started: float
+    #: share of all the machine's cores busy while the calls ran (/proc/stat): everything on it,
+    #: Asterisk, the app, sipp and Redis, share these cores
+    machine_busy_pct: float = math.nan
 
 
 # --- /proc ---------------------------------------------------------------------------------------
@@ -514,6 +517,20 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of ``pid`` (proc(5): fields 14 and 15, after the parenthesised command)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of all the machine's cores since boot (proc(5) ``/proc/stat``:
+    idle and iowait are not busy)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+    return total - fields[3] - fields[4], total
+
+
+def busy_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Share of the machine's cores busy between two ``machine_jiffies`` readings, percent."""
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return round(100 * busy / total, 1) if total > 0 else math.nan
 
 
 def rss_bytes(pid: int) -> int:
@@ -925,6 +942,7 @@ class Rig:
         marks = self.operator_marks()
         app, ast = self.app_pid(system), asterisk_pid(self.settings)
         cpu_app, cpu_ast = cpu_seconds(app), cpu_seconds(ast)
+        machine = machine_jiffies()
         started = time.time()
         run = await CallerRun.start(
             self.work / "sipp" / f"{self.rounds:03d}-{system}",
@@ -941,6 +959,7 @@ class Rig:
         pace = asyncio.ensure_future(self.backlog_growth(seconds)) if system == UNICO else None
         try:
             await run.wait()
+            machine_busy = busy_pct(machine, machine_jiffies())
         finally:
             run.stop()
             if profiler is not None and profiler.returncode is None:
@@ -986,12 +1005,14 @@ class Rig:
             answer_p99_ms=round(percentile(answered, 99), 1),
             leftover_channels=leftovers,
             started=started,
+            machine_busy_pct=machine_busy,
         )
         verdict = "pass" if trial.passed else f"FAIL {dict(failures)}"
         print(
             f"  {label:<10} {system:<5} {rate:6.2f} cps x {seconds:.0f} s: {trial.completed}/{calls} ok, "
             f"peak {trial.peak_concurrent} concurrent, cpu {trial.app_cpu_ms_per_call:.1f} ms/call "
-            f"(asterisk {trial.asterisk_cpu_ms_per_call:.1f}), assign p99 {trial.assign_p99_ms:.0f} ms: {verdict}",
+            f"(asterisk {trial.asterisk_cpu_ms_per_call:.1f}), machine {trial.machine_busy_pct:.0f} % busy, "
+            f"assign p99 {trial.assign_p99_ms:.0f} ms: {verdict}",
             flush=True,
         )
         if trial.passed:
@@ -1172,6 +1193,7 @@ async def capacity(rig: Rig, args: argparse.Namespace, rng: random.Random) -> di
             "peak_concurrent_any_pass": max((t.peak_concurrent for t in passing), default=0),
             "app_cpu_ms_per_call": best.app_cpu_ms_per_call if best else math.nan,
             "asterisk_cpu_ms_per_call": best.asterisk_cpu_ms_per_call if best else math.nan,
+            "machine_busy_pct": best.machine_busy_pct if best else math.nan,
             "assign_p50_ms": best.assign_p50_ms if best else math.nan,
             "assign_p99_ms": best.assign_p99_ms if best else math.nan,
         }
@@ -1223,12 +1245,15 @@ async def soak(rig: Rig, minutes: float, rate: float, *, trace: bool = False) ->
     samples: list[dict[str, float]] = []
     cpu0 = cpu_seconds(controller), cpu_seconds(ast)
     total_minutes = max(1, math.ceil(minutes))
+    machine = [machine_jiffies()]
 
     def sample(minute: int) -> dict[str, float]:
         """RSS and CPU at the end of ``minute`` (-1: before the first call)."""
         parts = rss_parts(controller)
+        machine.append(machine_jiffies())
         return {
             "minute": minute,
+            "machine_busy_pct": busy_pct(machine[-2], machine[-1]),
             "at": round(time.time() - started, 1),
             "controller_rss_mb": round(rss_bytes(controller) / 2**20, 2),
             "controller_anon_mb": parts["anon"],
@@ -1257,7 +1282,7 @@ async def soak(rig: Rig, minutes: float, rate: float, *, trace: bool = False) ->
                 f"{now['asterisk_rss_mb']:.1f} MB, {done} calls ended, {bad} without Asterisk's BYE, "
                 f"{now['records_pending']:.0f} record writes waiting; controller heap "
                 f"{now['controller_anon_mb']:.1f} MB, files {now['controller_file_mb']:.1f} MB, "
-                f"{now['python_blocks']:.0f} Python blocks",
+                f"{now['python_blocks']:.0f} Python blocks; machine {now['machine_busy_pct']:.0f} % busy",
                 flush=True,
             )
             if trace and minute == 0:
@@ -1289,6 +1314,7 @@ async def soak(rig: Rig, minutes: float, rate: float, *, trace: bool = False) ->
                 "controller_anon_mb": at_end.get("controller_anon_mb", math.nan),
                 "controller_file_mb": at_end.get("controller_file_mb", math.nan),
                 "python_blocks": at_end.get("python_blocks", math.nan),
+                "machine_busy_pct": at_end.get("machine_busy_pct", math.nan),
             }
         )
     window = max(1, min(5, total_minutes // 3))
@@ -1645,6 +1671,7 @@ def report_capacity(result: dict[str, Any], meta: dict[str, Any], folder: Path) 
         ("peak concurrent calls at that rate", "peak_concurrent", "d"),
         ("app CPU ms per call (controller / bare app)", "app_cpu_ms_per_call", ".1f"),
         ("Asterisk CPU ms per call", "asterisk_cpu_ms_per_call", ".1f"),
+        ("machine busy at that rate, % of all cores", "machine_busy_pct", ".0f"),
         ("caller INVITE -> operator INVITE p50 ms", "assign_p50_ms", ".0f"),
         ("caller INVITE -> operator INVITE p99 ms", "assign_p99_ms", ".0f"),
     ]

@@ -641,8 +641,9 @@ class AcdService:
             preferred=preferred if spec.prefer_last_operator else None,
         )
 
-    async def could_serve(self, call: WaitingCall, spec: QueueSpec) -> int:
-        """How many logged-in operators could ever take this call (at its final escalation step)."""
+    async def could_serve(self, call: WaitingCall, spec: QueueSpec, *, up_to: int = 0) -> int:
+        """How many logged-in operators could ever take this call (at its final escalation step);
+        with ``up_to``, counted no further than that (``up_to=1``: could anyone?)."""
         final = self.waiting_call(
             call.call_id, spec, call.queue, priority=call.priority, enqueued_at=call.enqueued_at, waited=1e9
         )
@@ -656,7 +657,7 @@ class AcdService:
             also=final.also,
         )
         # only the operators who fit are looked at, inside Redis (one round trip), not the whole roster
-        return await self.live.count_logged_in({**self._fitting(final), **self._fitting(first)})
+        return await self.live.count_logged_in({**self._fitting(final), **self._fitting(first)}, up_to=up_to)
 
     async def position(self, call_id: str, queue: str) -> int | None:
         """1-based place of a waiting call in its line (priority first, then arrival)."""

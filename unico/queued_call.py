@@ -166,7 +166,7 @@ class QueuedCall:
             await self._give_up("full")
             return
         waiting = self._waiting_call()
-        if await self.acd.could_serve(waiting, spec) == 0:
+        if await self.acd.could_serve(waiting, spec, up_to=1) == 0:  # anyone at all: the first will do
             await self._give_up("unavailable")
             return
         self.queued_wall = self._now()

@@ -240,3 +240,7 @@ async def test_given_operators_logged_in_or_out_when_counted_then_only_logged_in
         await live.set_agent(Agent(id=agent_id, state=state, reason=reason, since=NOW, registered=True))
     assert await live.count_logged_in(["op1", "op2", "op3", "op9"]) == 2
     assert await live.count_logged_in([]) == 0
+    # "could anyone?" stops at the first: the logged-out and unknown ones before it do not count
+    assert await live.count_logged_in(["op2", "op9", "op3", "op1"], up_to=1) == 1
+    assert await live.count_logged_in(["op2", "op9"], up_to=1) == 0
+    assert await live.count_logged_in(["op1", "op2", "op3"], up_to=5) == 2
