@@ -506,6 +506,10 @@ class Trial:
     #: share of all the machine's cores busy while the calls ran (/proc/stat): everything on it,
     #: Asterisk, the app, sipp and Redis, share these cores
     machine_busy_pct: float = math.nan
+    #: the shared Redis server's CPU and commands (those inside Lua scripts included) per call; the
+    #: controller stays up in the bare app's trials, so theirs is its idle sweep
+    redis_cpu_ms_per_call: float = math.nan
+    redis_commands_per_call: float = math.nan
 
 
 # --- /proc ---------------------------------------------------------------------------------------
@@ -525,6 +529,21 @@ def machine_jiffies() -> tuple[int, int]:
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
     return total - fields[3] - fields[4], total
+
+
+def redis_counters(url: str) -> tuple[float, int]:
+    """(CPU seconds, commands processed) of the Redis server at ``url`` since it started
+    (``INFO``: ``used_cpu_sys`` + ``used_cpu_user``, ``total_commands_processed``); NaN and 0 if
+    it cannot be read."""
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        try:
+            cpu, stats = client.info("cpu"), client.info("stats")
+        finally:
+            client.close()
+    except redis.RedisError:
+        return math.nan, 0
+    return float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]), int(stats["total_commands_processed"])
 
 
 def busy_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
@@ -943,6 +962,7 @@ class Rig:
         app, ast = self.app_pid(system), asterisk_pid(self.settings)
         cpu_app, cpu_ast = cpu_seconds(app), cpu_seconds(ast)
         machine = machine_jiffies()
+        redis_before = redis_counters(self.settings.redis_url)
         started = time.time()
         run = await CallerRun.start(
             self.work / "sipp" / f"{self.rounds:03d}-{system}",
@@ -969,6 +989,7 @@ class Rig:
         backlog = await self.record_backlog() if system == UNICO else 0
         leftovers = await self.settle()
         cpu_app, cpu_ast = cpu_seconds(app) - cpu_app, cpu_seconds(ast) - cpu_ast
+        redis_after = redis_counters(self.settings.redis_url)
         calls_out = outcomes(run, calls, self.operator_events(marks))
         sent = sorted(c.sent for c in calls_out if not math.isnan(c.sent))
         failures = Counter(c.failure for c in calls_out if c.failure is not None)
@@ -1006,12 +1027,15 @@ class Rig:
             leftover_channels=leftovers,
             started=started,
             machine_busy_pct=machine_busy,
+            redis_cpu_ms_per_call=round((redis_after[0] - redis_before[0]) / calls * 1000, 2),
+            redis_commands_per_call=round((redis_after[1] - redis_before[1]) / calls, 1),
         )
         verdict = "pass" if trial.passed else f"FAIL {dict(failures)}"
         print(
             f"  {label:<10} {system:<5} {rate:6.2f} cps x {seconds:.0f} s: {trial.completed}/{calls} ok, "
             f"peak {trial.peak_concurrent} concurrent, cpu {trial.app_cpu_ms_per_call:.1f} ms/call "
-            f"(asterisk {trial.asterisk_cpu_ms_per_call:.1f}), machine {trial.machine_busy_pct:.0f} % busy, "
+            f"(asterisk {trial.asterisk_cpu_ms_per_call:.1f}, redis {trial.redis_cpu_ms_per_call:.1f}), "
+            f"machine {trial.machine_busy_pct:.0f} % busy, "
             f"assign p99 {trial.assign_p99_ms:.0f} ms: {verdict}",
             flush=True,
         )
@@ -1194,6 +1218,8 @@ async def capacity(rig: Rig, args: argparse.Namespace, rng: random.Random) -> di
             "app_cpu_ms_per_call": best.app_cpu_ms_per_call if best else math.nan,
             "asterisk_cpu_ms_per_call": best.asterisk_cpu_ms_per_call if best else math.nan,
             "machine_busy_pct": best.machine_busy_pct if best else math.nan,
+            "redis_cpu_ms_per_call": best.redis_cpu_ms_per_call if best else math.nan,
+            "redis_commands_per_call": best.redis_commands_per_call if best else math.nan,
             "assign_p50_ms": best.assign_p50_ms if best else math.nan,
             "assign_p99_ms": best.assign_p99_ms if best else math.nan,
         }
@@ -1671,6 +1697,8 @@ def report_capacity(result: dict[str, Any], meta: dict[str, Any], folder: Path) 
         ("peak concurrent calls at that rate", "peak_concurrent", "d"),
         ("app CPU ms per call (controller / bare app)", "app_cpu_ms_per_call", ".1f"),
         ("Asterisk CPU ms per call", "asterisk_cpu_ms_per_call", ".1f"),
+        ("Redis CPU ms per call", "redis_cpu_ms_per_call", ".1f"),
+        ("Redis commands per call (Lua scripts' included)", "redis_commands_per_call", ".0f"),
         ("machine busy at that rate, % of all cores", "machine_busy_pct", ".0f"),
         ("caller INVITE -> operator INVITE p50 ms", "assign_p50_ms", ".0f"),
         ("caller INVITE -> operator INVITE p99 ms", "assign_p99_ms", ".0f"),

@@ -36,6 +36,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -261,6 +262,15 @@ class AgentStateSpan(Base):
     __table_args__ = (
         Index("ix_agent_states_agent_started_at", "agent", "started_at"),
         Index("ix_agent_states_started_at", "started_at"),
+        # the open spans only (one per operator): every state change closes the operator's open
+        # span, and without it that read walked all the operator's history (``contacts.agent_log``)
+        Index(
+            "ix_agent_states_open",
+            "agent",
+            "started_at",
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
     )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from acd.agents import AgentState, NotReadyReason
 from acd.live import AgentChange
 from contacts import AgentStateLog, ContactStore
+from contacts.agent_log import _CLOSE_UNLESS_SAME, _CURRENT
 from contacts.models import AgentStateSpan
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -80,3 +81,33 @@ async def test_given_another_process_continues_the_history_then_it_closes_the_op
         ("op1", "ready", None, None, 0.0, 60.0),
         ("op1", "not_ready", "lunch", None, 60.0, None),
     ]
+
+
+async def test_given_a_long_history_when_a_state_changes_then_only_the_open_spans_are_searched(
+    store: ContactStore,
+) -> None:
+    """Each state change closes the operator's open span: Asterisk-fed operators change state
+    four times a call, so that search goes through the index of open spans (one row each), not
+    through every span the operator ever had, which grows every day (``ix_agent_states_open``)."""
+    closed = [
+        {"agent": f"op{i % 20}", "state": "ready", "started_at": T0 + timedelta(seconds=i), "ended_at": T0}
+        for i in range(4_000)
+    ]
+    opened = [{"agent": f"op{i}", "state": "ready", "started_at": T0 + timedelta(hours=2)} for i in range(20)]
+    async with store.sessions.begin() as session:
+        await session.execute(insert(AgentStateSpan), closed + opened)
+    sqlite = store.url.startswith("sqlite")
+    binds = {"b_agent": "op1", "b_state": "on_call", "b_reason": None, "b_call": "c1", "ended_at": T0}
+    async with store.sessions() as session:
+        connection = await session.connection()
+        await connection.exec_driver_sql("ANALYZE" if sqlite else "ANALYZE agent_states")
+        plans = []
+        for statement in (_CLOSE_UNLESS_SAME, _CURRENT):  # what the log runs, with its parameters
+            compiled = statement.compile(dialect=connection.dialect, column_keys=["ended_at"])
+            values = compiled.construct_params(binds)
+            ordered = tuple(values[name] for name in compiled.positiontup or ())
+            explain = ("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + str(compiled)
+            rows = await connection.exec_driver_sql(explain, ordered)
+            plans.append(" ".join(str(row[-1]) for row in rows))
+        await session.rollback()
+    assert all("ix_agent_states_open" in plan for plan in plans), plans

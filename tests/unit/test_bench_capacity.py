@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 import time
 
-from bench.capacity import busy_pct, machine_jiffies
+import redis
+
+from bench.capacity import busy_pct, machine_jiffies, redis_counters
 
 
 def test_given_two_readings_then_busy_share_of_all_cores() -> None:
@@ -24,3 +26,18 @@ def test_given_this_machine_when_it_spins_then_busy_ticks_grow_and_never_pass_th
     assert 0 <= before[0] <= before[1] and 0 <= after[0] <= after[1]
     assert after[0] > before[0] and after[1] > before[1]
     assert 0 < busy_pct(before, after) <= 100
+
+
+def test_given_redis_when_commands_run_then_counted_and_a_dead_server_reads_as_unknown() -> None:
+    url = "redis://127.0.0.1:6379/0"
+    cpu0, commands0 = redis_counters(url)
+    client = redis.Redis.from_url(url)
+    try:
+        for _ in range(50):
+            client.ping()
+    finally:
+        client.close()
+    cpu1, commands1 = redis_counters(url)
+    assert commands1 - commands0 >= 50 and cpu1 >= cpu0 >= 0
+    cpu, commands = redis_counters("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    assert math.isnan(cpu) and commands == 0

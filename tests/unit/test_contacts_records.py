@@ -135,7 +135,7 @@ def test_given_no_ini_file_when_alembic_config_built_then_script_location_is_the
     config = alembic_config("sqlite:///x.db")
 
     assert Path(config.get_main_option("script_location") or "").joinpath("env.py").is_file()
-    assert head_revision() == "0004"
+    assert head_revision() == "0005"
 
 
 def test_given_records_when_format_table_then_aligned_rows_with_path_digits() -> None:
