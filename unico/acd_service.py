@@ -76,6 +76,7 @@ from acd.routing import (
     rank_operators,
 )
 from ivr.config import IvrConfig
+from unico.cancel import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -570,6 +571,7 @@ class AcdService:
                 log.warning("acd: pub/sub read failed: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
+            raise_if_cancelled()
             if message is None:
                 continue
             try:
@@ -675,6 +677,7 @@ class AcdService:
                 raise
             except Exception as exc:  # noqa: BLE001 - the next sweep tries again
                 log.warning("acd: sweep failed: %s", exc)
+            raise_if_cancelled()
 
     async def check_epoch(self) -> bool:
         """True (once) when Redis lost its data since the last look; the lost state is then

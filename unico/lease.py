@@ -43,6 +43,8 @@ from typing import Final
 
 import redis.asyncio as aioredis
 
+from unico.cancel import raise_if_cancelled
+
 log = logging.getLogger(__name__)
 
 _ACQUIRE: Final = """
@@ -175,6 +177,7 @@ class Lease:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis unreachable: held runs out by itself
                 log.warning("lease %s: Redis error: %s", self.key, exc)
+            raise_if_cancelled()
             if self.value is not None and not self.held:
                 self.value = None
                 self.lost += 1

@@ -308,6 +308,40 @@ async def test_given_a_client_that_cannot_keep_up_then_dropped_and_the_others_se
     assert stuck.closed
 
 
+async def test_given_a_cancel_turned_into_an_error_below_when_the_hub_stops_then_its_pump_ends_anyway(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLAlchemy can raise an error of its own when a cancel lands inside a session, and the pump
+    survives errors (a database blip); it must still end when the hub stops, not run on."""
+    entered = asyncio.Event()
+
+    async def counts_eating_the_cancel(now: object) -> dict[str, Any]:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise RuntimeError("can't operate on closed transaction") from None
+        return {}
+
+    hub = LiveHub(
+        redis=None,  # type: ignore[arg-type]
+        live=rig.live,
+        config=small_config,
+        today=TodayCache(counts_eating_the_cancel),
+        refresh=60.0,
+    )
+    board = FastSocket()
+    hub.clients.add(Client(board, Watch(wallboard=True, operator=None)))  # type: ignore[arg-type]
+    pump = asyncio.create_task(hub._pump(), name="console-pump")
+    hub._tasks = [pump]
+    hub.note("queue:general")
+    await asyncio.wait_for(entered.wait(), 3.0)
+    await hub._stop()
+    assert pump.done() and pump.cancelled(), "the pump ran on after the hub stopped"
+    assert "did not stop" not in caplog.text
+    assert len(board.sent) == 1, "the rebuild under way still went out, with the last counts"
+
+
 # --- the supervisors' panel ("floor") -------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -55,6 +56,7 @@ from acd.agents import Agent, AgentState
 from acd.live import LiveState
 from acd.routing import WaitingCall
 from ivr.config import IvrConfig
+from unico.cancel import raise_if_cancelled
 from unico.console.snapshot import (
     CLOSING_SOON,
     AreaStatus,
@@ -267,7 +269,9 @@ class LiveHub:
             # bounded: a task that ignores its cancel must not hold every later client's lifecycle
             _, pending = await asyncio.wait(tasks, timeout=2.0)
             for task in pending:
-                log.error("console: task %s did not stop when cancelled", task.get_name())
+                where = io.StringIO()
+                task.print_stack(file=where)  # where it waits: the next one to look at this has it
+                log.error("console: task %s did not stop when cancelled:\n%s", task.get_name(), where.getvalue())
 
     async def _feed(self, pubsub: Any) -> None:
         try:
@@ -282,6 +286,7 @@ class LiveHub:
                     continue
                 if message is not None:
                     self.note(str(message["data"]))
+                raise_if_cancelled()
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
@@ -316,6 +321,7 @@ class LiveHub:
                 raise
             except Exception as exc:  # noqa: BLE001 - the next wake or refresh tries again
                 log.warning("console: live update failed: %s", exc)
+            raise_if_cancelled()
 
     async def flush(self) -> None:
         """Rebuild what is dirty and send it to the clients that watch it, concurrently."""
