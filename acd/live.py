@@ -499,6 +499,15 @@ class LiveState:
         calls = [await self._get_call(call_id) for call_id in ids]
         return [call for call in calls if call is not None]
 
+    async def queue_length(self, queue: str) -> int:
+        """How many calls wait in ``queue``: one ``ZCARD``, whatever the length.
+
+        For a queue's ``max_length`` check at every entry: ``len(waiting(queue))`` reads every
+        waiting call's hash, so each entry cost more the longer the line was, which is when the
+        controller can least afford it (bench/capacity.py: a backlog that fed itself).
+        """
+        return int(await self._redis.zcard(self.queue_key(queue)))
+
     async def all_waiting(self, queues: Iterable[str]) -> list[WaitingCall]:
         """Waiting calls of all ``queues`` (the snapshot ``acd.routing.best_call`` reads).
 

@@ -162,7 +162,7 @@ class QueuedCall:
         if calendar is not None and not calendar.is_open(self._now()):
             await self._give_up("closed")
             return
-        if spec.max_length is not None and len(await self.acd.live.waiting(self.queue)) >= spec.max_length:
+        if spec.max_length is not None and await self.acd.live.queue_length(self.queue) >= spec.max_length:
             await self._give_up("full")
             return
         waiting = self._waiting_call()

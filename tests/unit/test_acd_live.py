@@ -311,6 +311,27 @@ async def test_given_calls_in_several_queues_when_snapshot_taken_then_same_as_al
     assert await live.snapshot_waiting(["empty"]) == []
 
 
+async def test_given_a_long_line_when_its_length_is_asked_then_one_command_whatever_the_length(
+    live: LiveState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(40):
+        await live.add_call(waiting_call(f"c{i}", enqueued_at=float(i)))
+    await live.add_call(waiting_call("other", queue="q9"))
+    await live.set_agent(ready("op1"))
+    assert await live.claim("op1", "c0", "ctl-a", now=NOW)  # claimed: out of the line
+    sent: list[str] = []
+    send = live._redis.execute_command
+
+    async def counting(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return await send(*args, **options)
+
+    monkeypatch.setattr(live._redis, "execute_command", counting)
+    assert await live.queue_length("bancoposta") == 39
+    assert await live.queue_length("nobody-here") == 0
+    assert sent == ["ZCARD", "ZCARD"]
+
+
 async def test_given_claimed_or_gone_call_when_read_as_waiting_then_none(live: LiveState) -> None:
     call = waiting_call("c1")
     await live.add_call(call)
