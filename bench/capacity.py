@@ -531,6 +531,38 @@ def machine_jiffies() -> tuple[int, int]:
     return total - fields[3] - fields[4], total
 
 
+#: a trial starts once the machine is at most this busy (% of all cores) over one second
+QUIET_PCT = 20.0
+#: ... or after this long (seconds), saying so
+QUIET_PATIENCE = 90.0
+
+
+async def wait_quiet(
+    *,
+    threshold: float = QUIET_PCT,
+    patience: float = QUIET_PATIENCE,
+    window: float = 1.0,
+    sample: Callable[[], tuple[int, int]] = machine_jiffies,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> tuple[float, float]:
+    """Wait until the machine was at most ``threshold`` % busy over one ``window``, at most
+    ``patience`` seconds; returns (seconds waited, busy % of the last window).
+
+    With no channel left and the controller idle, an overloaded trial still leaves work behind:
+    record writes landing, Asterisk and the sipp operators catching up. The next trial started on
+    that paid for it (one run failed Unico at 36 calls/s, then the bare app at 96, right after an
+    overloaded 48), so its result depended on the order the seed drew.
+    """
+    waited, busy = 0.0, math.nan
+    while True:
+        before = sample()
+        await sleep(window)
+        waited += window
+        busy = busy_pct(before, sample())
+        if not busy > threshold or waited >= patience:  # NaN (no ticks counted) passes
+            return waited, busy
+
+
 def redis_counters(url: str) -> tuple[float, int]:
     """(CPU seconds, commands processed) of the Redis server at ``url`` since it started
     (``INFO``: ``used_cpu_sys`` + ``used_cpu_user``, ``total_commands_processed``); NaN and 0 if
@@ -957,6 +989,9 @@ class Rig:
     async def trial(self, system: str, rate: float, seconds: float, label: str) -> Trial:
         self.rounds += 1
         calls = max(1, round(rate * seconds))
+        waited, busy = await wait_quiet()  # the last trial's leftovers are not this one's
+        if busy > QUIET_PCT:
+            print(f"  (the machine was still {busy:.0f} % busy after {waited:.0f} s: starting anyway)", flush=True)
         prefix = f"39{os.getpid() % 100:02d}{self.rounds:03d}"
         marks = self.operator_marks()
         app, ast = self.app_pid(system), asterisk_pid(self.settings)

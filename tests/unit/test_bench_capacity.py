@@ -41,3 +41,21 @@ def test_given_redis_when_commands_run_then_counted_and_a_dead_server_reads_as_u
     assert commands1 - commands0 >= 50 and cpu1 >= cpu0 >= 0
     cpu, commands = redis_counters("redis://127.0.0.1:1/0")  # nothing listens on port 1
     assert math.isnan(cpu) and commands == 0
+
+
+async def test_given_a_busy_machine_then_a_trial_waits_until_it_is_quiet_or_patience_runs_out() -> None:
+    from bench.capacity import wait_quiet
+
+    # busy ticks per window: 90 %, 60 %, then 10 % of 100 ticks
+    samples = iter([(0, 0), (90, 100), (90, 100), (150, 200), (150, 200), (160, 300)])
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    waited, busy = await wait_quiet(threshold=20.0, patience=60.0, sample=lambda: next(samples), sleep=sleep)
+    assert (waited, busy) == (3.0, 10.0) and slept == [1.0, 1.0, 1.0]
+
+    always_busy = iter([(0, 0), (100, 100)] * 10)
+    waited, busy = await wait_quiet(threshold=20.0, patience=3.0, sample=lambda: next(always_busy), sleep=sleep)
+    assert (waited, busy) == (3.0, 100.0), "gives up after its patience and says how busy it was"
