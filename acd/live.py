@@ -503,8 +503,9 @@ class LiveState:
         """How many calls wait in ``queue``: one ``ZCARD``, whatever the length.
 
         For a queue's ``max_length`` check at every entry: ``len(waiting(queue))`` reads every
-        waiting call's hash, so each entry cost more the longer the line was, which is when the
-        controller can least afford it (bench/capacity.py: a backlog that fed itself).
+        waiting call's hash, one round trip each, so each entry would cost more the longer the
+        line, which is when the controller can least afford it. A line member whose call hash is
+        missing counts here, where ``waiting`` skips it.
         """
         return int(await self._redis.zcard(self.queue_key(queue)))
 
