@@ -2,7 +2,7 @@
 
 Redis holds only what changes every second and is rebuildable: after a Redis restart the controller
 calls ``wipe`` and writes back every agent (from the roster, ARI endpoint states and the contact
-records) and every waiting call (from the channels still in holding bridges). Nothing here is the
+records) and every waiting call (each queued call's actor writes its own line back). Nothing here is the
 source of truth for history; the database is.
 
 Key layout (``P`` is the prefix given to ``LiveState``, for example ``"unico:"``)::

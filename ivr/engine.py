@@ -14,7 +14,7 @@ Within a node the session is in one phase:
 ``WAIT``       waiting for input with a timer running (menu choice, next digit)
 ``ACTION``     a self-service handler is running; keys are ignored
 ``RECORDING``  the caller's message is being recorded
-``QUEUED``     the ACD has the caller (holding bridge, music, operators rung); keys are ignored
+``QUEUED``     the ACD has the caller (music on hold, operators rung); keys are ignored
 ``ENDING``     the goodbye prompt plays, then we hang up
 ``DONE``       the call is over; every event is ignored
 

@@ -639,8 +639,9 @@ class Controller:
             if isinstance(action, Resume):
                 self._adopt(action.caller)
             return
-        # the operator's leg and the holding bridge route to the call before any held event is
-        # released: an answer arriving now must find the call, not be hung up as a stray leg
+        # the operator's leg (and an earlier version's holding bridge) route to the call before any
+        # held event is released: an answer arriving now must find the call, not be hung up as a
+        # stray leg
         queued = snapshot.queue
         if queued.agent_channel:
             self.dispatcher.link(queued.agent_channel, call.channel_id)

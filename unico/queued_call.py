@@ -6,7 +6,8 @@ events, the operator leg's events (linked to the same actor), its own timers and
 
 States::
 
-    WAITING  caller alone in a holding bridge with music on hold, in the queue's line in Redis
+    WAITING  caller alone in Stasis (no bridge) with the channel's music on hold, in the queue's line
+             in Redis
     RINGING  an operator has been claimed; their softphone rings (ARI originate, ring timeout)
     TALKING  caller and operator in a mixing bridge
     DONE     handed back to the IVR (closed, full, unavailable, timeout) or over
@@ -210,35 +211,42 @@ class QueuedCall:
         return f"{self.call_id}-{kind}{self._bridges}"
 
     async def _hold(self) -> None:
-        rest = self.rest
-        self.hold_bridge = self._bridge_id("hold")
-        # announcements play on the bridge (not the channel: a channel playback inside a bridge
-        # holds the channel until the file ends, delaying the move to the operator by seconds)
-        self.call.deps.link(f"bridge:{self.hold_bridge}", self.call_id)
-        await rest.create_bridge(self.hold_bridge, type="holding", name=f"hold {self.queue}")
-        await rest.add_channel(self.hold_bridge, self.call_id)
+        # The caller waits alone in Stasis, in no bridge, with the channel's own music on hold. A
+        # holding bridge per caller cost Asterisk a bridge and, for its music, an Announcer channel
+        # pair per call (bench/capacity.py), and six requests instead of two. Announcements are
+        # channel playbacks, stopped before the caller joins the operator: a playback still queued
+        # on the channel would hold up the join until its file ended.
+        self.hold_bridge = ""
         self._in_hold = True
         await self._moh_on()
 
     async def _moh_on(self) -> None:
         if self._in_hold and not self._moh:
-            await self.rest.start_bridge_moh(self.hold_bridge, self.spec.moh_class)
+            if self.hold_bridge:  # a holding bridge from an earlier version (a resumed call)
+                await self.rest.start_bridge_moh(self.hold_bridge, self.spec.moh_class)
+            else:
+                await self.rest.start_moh(self.call_id, self.spec.moh_class)
             self._moh = True
 
     async def _moh_off(self) -> None:
         if self._moh:
             self._moh = False
-            with contextlib.suppress(AriError):  # 409 once the music stopped with the caller gone
-                await self.rest.stop_bridge_moh(self.hold_bridge)
+            with contextlib.suppress(AriError):  # 404/409 once the music stopped with the caller gone
+                if self.hold_bridge:
+                    await self.rest.stop_bridge_moh(self.hold_bridge)
+                else:
+                    await self.rest.stop_moh(self.call_id)
 
     async def _unhold(self) -> None:
         await self._moh_off()
         if self._in_hold:
             self._in_hold = False
-            with contextlib.suppress(AriError):  # 400 "Channel not found" once the caller is gone
-                await self.rest.remove_channel(self.hold_bridge, self.call_id)
-            with gone_ok():
-                await self.rest.destroy_bridge(self.hold_bridge)
+            if self.hold_bridge:  # a holding bridge from an earlier version (a resumed call)
+                with contextlib.suppress(AriError):  # 400 "Channel not found" once the caller is gone
+                    await self.rest.remove_channel(self.hold_bridge, self.call_id)
+                with gone_ok():
+                    await self.rest.destroy_bridge(self.hold_bridge)
+                self.hold_bridge = ""
 
     # --- announcements --------------------------------------------------------------------------
 
@@ -265,9 +273,11 @@ class QueuedCall:
         self._note("announce", f"position {position}, about {minutes} min")
         await self._moh_off()
         try:
-            await self.rest.play_on_bridge(
-                self.hold_bridge, self.announcement, list(media), lang=self.call.session.language
-            )
+            lang = self.call.session.language
+            if self.hold_bridge:
+                await self.rest.play_on_bridge(self.hold_bridge, self.announcement, list(media), lang=lang)
+            else:
+                await self.rest.play(self.call_id, self.announcement, list(media), lang=lang)
         except AriError as exc:
             log.warning("call %s: announcement failed: %s", self.call_id, exc)
             self.announcement = None
@@ -695,9 +705,9 @@ class QueuedCall:
         queued.estimated_wait = saved.estimated_wait
         queued.queued_wall = datetime.fromisoformat(saved.queued_wall) if saved.queued_wall else None
         queued.answered_wall = datetime.fromisoformat(saved.answered_wall) if saved.answered_wall else None
-        # a waiting caller sits in the holding bridge with the music on (an announcement cut by
-        # the restart has ended by now; ``resume`` starts the music again)
-        queued._in_hold = queued.state in (QState.WAITING, QState.RINGING) and bool(saved.hold_bridge)
+        # a waiting caller is on hold with the music on (an announcement cut by the restart has
+        # ended by now; ``resume`` starts the music again); an earlier version held them in a bridge
+        queued._in_hold = queued.state in (QState.WAITING, QState.RINGING)
         return queued
 
     async def resume(self, *, leg_alive: bool, bridge_alive: bool) -> None:
@@ -707,8 +717,9 @@ class QueuedCall:
         if self.state is QState.TALKING:
             await self._restore_talking(leg_alive=leg_alive, bridge_alive=bridge_alive)
             return
-        # waiting or ringing: back in (or still in) the holding bridge with the music on
-        if bridge_alive:
+        # waiting or ringing: the music on again (still in the holding bridge an earlier version
+        # put the caller in, if it is there)
+        if bridge_alive and self.hold_bridge:
             link(f"bridge:{self.hold_bridge}", self.call_id)
             with contextlib.suppress(AriError):
                 await rest.subscribe(app, [f"bridge:{self.hold_bridge}"])

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 Asterisk owns the calls; a controller that dies (``kill -9``), loses its websocket or its Redis
 lease leaves every channel parked in Stasis: talking callers keep talking in their mixing bridge,
-waiting callers keep the music of their holding bridge (both belong to Asterisk, not to the
+waiting callers keep their music on hold (both belong to Asterisk, not to the
 websocket). What is lost is the controller's memory of each call: which queue and since when, who
 was rung, what the IVR said, the contact record's pending columns.
 

@@ -177,14 +177,15 @@ async def ready(rig: Rig, agent_id: str) -> None:
 
 
 def played(rig: Rig) -> list[list[str]]:
-    return [list(args[2]) for args in rig.rest.args_of("play_on_bridge")]
+    return [list(args[2]) for args in rig.rest.args_of("play")]
 
 
 async def test_given_caller_queued_then_holds_with_music_and_hears_position_and_wait(rig: Rig) -> None:
     queued = await rig.queued("c1")
     names = rig.rest.names()
-    assert names[:4] == ["create_bridge", "add_channel", "start_bridge_moh", "stop_bridge_moh"], names
-    assert names[4] == "play_on_bridge", "the music stops for the announcement, on the bridge"
+    # no bridge and no Announcer channel: the caller's own channel plays the music
+    assert names[:3] == ["start_moh", "stop_moh", "play"], names
+    assert rig.rest.args_of("start_moh")[0] == ("c1", "default") and rig.rest.args_of("play")[0][0] == "c1"
     (media,) = played(rig)
     assert "number:1" in media and any("queue_position" in m for m in media)
     # no history yet: 180 s per call for one logged-in operator who could serve -> "less than" is not said
@@ -192,7 +193,7 @@ async def test_given_caller_queued_then_holds_with_music_and_hears_position_and_
     assert [c.call_id for c in await rig.acd.live.waiting("tq_basic")] == ["c1"]
     # the announcement ends: the music comes back
     await queued.playback_finished(queued.announcement or "")
-    assert rig.rest.names()[-1] == "start_bridge_moh"
+    assert rig.rest.names()[-1] == "start_moh"
 
 
 async def test_given_vip_arrives_later_when_announcing_again_then_position_never_goes_up(rig: Rig) -> None:
@@ -290,7 +291,7 @@ async def test_given_answering_failed_half_way_when_operator_hangs_up_then_no_br
     await rig.deliver_offers()
     leg = queued.agent_channel
     assert leg is not None
-    rig.rest.fail["destroy_bridge"] = AriTimeout("DELETE", "/bridges/c1-hold1", 5)  # the hold bridge
+    rig.rest.fail["create_bridge"] = AriTimeout("POST", "/bridges/c1-conv1", 5)  # the conversation's
     with pytest.raises(AriTimeout):
         await queued.agent_answered(leg)  # Asterisk overloaded: the handler fails, the call goes on
     await queued.agent_leg_gone(leg, 16)
@@ -497,11 +498,11 @@ async def test_given_two_callers_waiting_when_another_controller_takes_over_then
     rig.clocks.offset += 20
     for call_id in ("c2", "c1"):  # whatever order the reconciliation finds them in
         call = await recover(new, snapshots[call_id])
-        await call.resume(leg_alive=False, bridge_alive=True)
-    # nothing rebuilt: the caller stays in the same holding bridge, whose music starts again
+        await call.resume(leg_alive=False, bridge_alive=False)
+    # the callers wait in no bridge: nothing to rebuild, their music starts again
     assert "create_bridge" not in new.rest.names()
-    assert ("subscribe", ("unico-test", ["bridge:c1-hold1"])) in new.rest.calls
-    assert ("start_bridge_moh", ("c1-hold1", "default")) in new.rest.calls
+    assert ("start_moh", ("c1", "default")) in new.rest.calls
+    assert ("start_moh", ("c2", "default")) in new.rest.calls
     line = await new.acd.live.waiting("tq_basic")
     assert [(c.call_id, c.enqueued_at, c.owner) for c in line] == [
         ("c1", 1_000_000.0, "ctl-2"),
@@ -513,6 +514,31 @@ async def test_given_two_callers_waiting_when_another_controller_takes_over_then
     assert first is not None and first.state is QState.RINGING and first.agent_id == "op1002"
     assert (await new.acd.live.claim_holder("op1002") or ("",))[0] == "ctl-2"
     assert [s.kind for s in first.call.session.path].count("recovered") == 1
+
+
+async def test_given_a_caller_held_in_a_bridge_by_an_earlier_version_when_resumed_then_kept_there_until_answered(
+    rig: Rig,
+) -> None:
+    """Callers held by a controller of an earlier version sit in a holding bridge of their own: the
+    upgraded controller keeps them there (music on the bridge) and removes the bridge on answer."""
+    await rig.queued("c1")
+    snapshot = (await saved(rig))["c1"]
+    snapshot = replace(snapshot, queue=replace(snapshot.queue, hold_bridge="c1-hold1"))
+    new = await takeover(rig)
+    call = await recover(new, snapshot)
+    await call.resume(leg_alive=False, bridge_alive=True)
+    assert ("subscribe", ("unico-test", ["bridge:c1-hold1"])) in new.rest.calls
+    assert ("start_bridge_moh", ("c1-hold1", "default")) in new.rest.calls
+    assert "start_moh" not in new.rest.names() and "create_bridge" not in new.rest.names()
+    await ready(new, "op1002")
+    await new.deliver_offers()
+    queued = call.queued
+    assert queued is not None and queued.state is QState.RINGING and queued.agent_channel is not None
+    await queued.agent_answered(queued.agent_channel)
+    assert queued.state is QState.TALKING
+    assert ("remove_channel", ("c1-hold1", "c1")) in new.rest.calls
+    assert ("destroy_bridge", ("c1-hold1",)) in new.rest.calls
+    assert queued.hold_bridge == ""
 
 
 async def test_given_operator_ringing_when_taken_over_then_still_ringing_and_answer_connects(rig: Rig) -> None:
