@@ -669,7 +669,7 @@ class LiveState:
         candidates = [agent_id for group in groups for agent_id in group]
         keys = [self.call_key(call.call_id), self.queue_key(call.queue), lease[0] if lease else self.call_key("")]
         result = await self._route_call(
-            keys=[*keys, *map(self.agent_key, candidates)],
+            keys=keys,
             args=[
                 call.call_id,
                 claimer,
@@ -680,6 +680,7 @@ class LiveState:
                 lease[1] if lease is not None else "",
                 self._routes_signature(call),
                 self.agent_key(""),
+                " ".join(candidates),
                 len(groups),
                 *(len(group) for group in groups),
             ],
@@ -763,8 +764,7 @@ class LiveState:
         ids = list(agent_ids)
         if not ids:
             return 0
-        keys = [self.agent_key(agent_id) for agent_id in ids]
-        return int(await self._count_logged_in(keys=keys, args=[max(0, up_to)]))
+        return int(await self._count_logged_in(keys=[], args=[max(0, up_to), self.agent_key(""), " ".join(ids)]))
 
     async def release(
         self,

@@ -140,11 +140,12 @@ return 1
 
 
 COUNT_LOGGED_IN: Final = """
--- KEYS: agent hashes; ARGV: 1 stop counting at this many (0 = count them all)
+-- ARGV: 1 stop counting at this many (0 = count them all), 2 agent key prefix, 3 the agents' ids
+--       separated by spaces (named here, not as KEYS: see ROUTE_CALL)
 -- returns how many exist with a state other than logged_out (at most ARGV[1] when it is not 0)
 local n, limit = 0, tonumber(ARGV[1] or '0') or 0
-for i = 1, #KEYS do
-  local state = redis.call('HGET', KEYS[i], 'state')
+for id in string.gmatch(ARGV[3], '%S+') do
+  local state = redis.call('HGET', ARGV[2] .. id, 'state')
   if state and state ~= 'logged_out' then
     n = n + 1
     if n == limit then return n end
@@ -162,12 +163,16 @@ ROUTE_CALL: Final = """
 -- group holding a free operator (ready, registered, no call), the one idle longest
 -- (max(since, last_call_end)), then the smallest id. acd.routing.best_operator on the same state
 -- chooses the same operator (tests/unit/test_routing_scripts.py).
--- KEYS: call hash, queue zset, the claimer's lease key (read only with a lease value), then the
---       candidates' agent hashes, group by group
+-- KEYS: call hash, queue zset, the claimer's lease key (read only with a lease value)
 -- ARGV: 1 call id, 2 claimer (must be the call's owner), 3 fencing token, 4 now, 5 queue name,
 --       6 events channel, 7 lease value ('' = no lease), 8 the call's routes as the claimer wrote them
 --       (tier, requirements, also and preferred as stored, joined by newlines), 9 agent key prefix,
---       10 number of groups, then each group's size
+--       10 the candidates' ids separated by spaces, group by group, 11 number of groups, then each
+--       group's size
+-- The candidates' hashes are named by ARGV (prefix and id), not as KEYS, as ROUTE_AGENT names the
+-- calls': a few hundred keys, each packed and sent as its own argument, cost the controller more
+-- than the script's reads (bench/capacity.py, py-spy). Not for Redis Cluster (neither is Unico's
+-- key layout: one Redis, or one primary with replicas).
 -- returns {1, agent id, idle since, free candidates} (won), {0} (the call is no longer waiting),
 -- {2} (no candidate is free), {-1} (lease lost), {-2} (another controller owns the call),
 -- {-3} (the call's routes changed since the claimer wrote them)
@@ -177,21 +182,22 @@ if call[1] ~= 'waiting' or call[2] ~= ARGV[5] then return {0} end
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return {0} end
 if (call[3] or '') ~= ARGV[2] then return {-2} end
 if table.concat({call[4] or '', call[5] or '', call[6] or '', call[7] or ''}, '\\n') ~= ARGV[8] then return {-3} end
-local plen = string.len(ARGV[9])
-local k, free = 4, 0
+local ids = {}
+for id in string.gmatch(ARGV[10], '%S+') do ids[#ids + 1] = id end
+local k, free = 1, 0
 local best_id, best_idle, best_raw
-for g = 1, tonumber(ARGV[10]) do
+for g = 1, tonumber(ARGV[11]) do
   local settled = best_id ~= nil
-  local last = k + tonumber(ARGV[10 + g]) - 1
+  local last = k + tonumber(ARGV[11 + g]) - 1
   for i = k, last do
-    local a = redis.call('HMGET', KEYS[i], 'state', 'registered', 'call_id', 'since', 'last_call_end')
+    local id = ids[i]
+    local a = redis.call('HMGET', ARGV[9] .. id, 'state', 'registered', 'call_id', 'since', 'last_call_end')
     if a[1] == 'ready' and a[2] == '1' and (not a[3] or a[3] == '') then
       free = free + 1
       if not settled then
         local idle, raw = tonumber(a[4] or '') or 0, a[4] or '0'
         local ended = tonumber(a[5] or '') or 0
         if ended > idle then idle, raw = ended, a[5] or '0' end
-        local id = string.sub(KEYS[i], plen + 1)
         if best_id == nil or idle < best_idle or (idle == best_idle and id < best_id) then
           best_id, best_idle, best_raw = id, idle, raw
         end

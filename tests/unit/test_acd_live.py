@@ -9,6 +9,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from acd.agents import Agent, AgentState, NotReadyReason
-from acd.live import LiveState
+from acd.live import LiveState, Pick
 from acd.routing import Route, WaitingCall
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -391,3 +392,30 @@ async def test_given_a_subscriber_when_agents_and_calls_change_then_each_change_
         "queue:bancoposta",  # released: back at the head of the line
         "queue:bancoposta",  # removed
     ]
+
+
+async def test_given_many_fitting_operators_when_routing_a_call_then_the_request_does_not_grow_with_them(
+    live: LiveState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The candidates travel as one argument, not as one key each: packing a few hundred keys per
+    call cost the controller more than the routing itself (bench/capacity.py, py-spy)."""
+    operators = [f"op{i:03d}" for i in range(200)]
+    for agent_id in operators[:-1]:
+        await live.set_agent(Agent(id=agent_id, state=AgentState.ON_CALL, since=NOW, registered=True))
+    await live.set_agent(ready(operators[-1]))
+    call = replace(waiting_call("c1"), owner="ctl-a")
+    await live.add_call(call)
+    sent: list[tuple[Any, ...]] = []
+    send = live._redis.execute_command
+
+    async def recording(*args: Any, **options: Any) -> Any:
+        sent.append(args)
+        return await send(*args, **options)
+
+    monkeypatch.setattr(live._redis, "execute_command", recording)
+    assert await live.count_logged_in(operators, up_to=0) == 200
+    assert await live.count_logged_in(["op-nobody", operators[5]], up_to=1) == 1
+    pick = await live.claim_best_agent(call, [operators[:100], operators[100:]], "ctl-a", now=NOW)
+    assert (pick.status, pick.agent_id, pick.free) == (Pick.WON, operators[-1], 1)
+    assert [args[0] for args in sent] == ["EVALSHA"] * 3
+    assert max(len(args) for args in sent) < 20, [len(args) for args in sent]
