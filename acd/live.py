@@ -209,6 +209,8 @@ class LiveState:
         self._route_call = redis.register_script(scripts.ROUTE_CALL)
         self._route_agent = redis.register_script(scripts.ROUTE_AGENT)
         self._count_logged_in = redis.register_script(scripts.COUNT_LOGGED_IN)
+        self._remove_call = redis.register_script(scripts.REMOVE_CALL)
+        self._handle_time = redis.register_script(scripts.HANDLE_TIME)
         #: the calls this process wrote (``add_call``, ``update_call``): which agents to read with the
         #: call when routing it, in the same round trip (a hint only: the decision uses what Redis holds)
         self._written: dict[str, WaitingCall] = {}
@@ -381,9 +383,12 @@ class LiveState:
         return {call_id: _text(value) for call_id, value in zip(ids, values, strict=True) if value}
 
     async def forget_call(self, call_id: str) -> None:
-        """The call is over: drop it from its line (if still there) and from the owners."""
-        await self.remove_call(call_id)
-        await self._redis.hdel(self.owners_key, call_id)
+        """The call is over: drop it from its line (if still there) and from the owners, in one
+        round trip."""
+        self._written.pop(call_id, None)
+        await self._remove_call(
+            keys=[self.call_key(call_id), self.owners_key], args=[call_id, self.queue_key(""), self.events_channel, "1"]
+        )
 
     async def requeue(self, call_id: str, call: WaitingCall, *, now: float | None = None) -> str | None:
         """Put ``call`` back in its line at its original time, whatever Redis held for it: a claim
@@ -475,23 +480,18 @@ class LiveState:
         value = _text(await self._redis.get(f"{self.prefix}aht:{queue}"))
         return float(value) if value else default
 
-    async def record_handle_time(self, queue: str, seconds: float, default: float, weight: float = 0.2) -> None:
-        """Fold one conversation's handle time into the queue's moving average."""
-        current = await self.handle_time(queue, default)
-        await self._redis.set(f"{self.prefix}aht:{queue}", repr(current + weight * (seconds - current)))
+    async def record_handle_time(self, queue: str, seconds: float, default: float, weight: float = 0.2) -> float:
+        """Fold one conversation's handle time into the queue's moving average (one round trip,
+        atomic across controllers); returns the new average."""
+        keys = [f"{self.prefix}aht:{queue}"]
+        return float(_text(await self._handle_time(keys=keys, args=[repr(seconds), repr(default), repr(weight)])))
 
     async def remove_call(self, call_id: str) -> bool:
-        """Forget a call (the caller hung up while waiting, or the conversation began)."""
+        """Forget a call (the caller hung up while waiting, or the conversation began): out of its
+        line, in one round trip. False if Redis no longer had it."""
         self._written.pop(call_id, None)
-        queue = await self._call_queue(call_id)
-        if queue is None:
-            return False
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.call_key(call_id))
-            pipe.zrem(self.queue_key(queue), call_id)
-            pipe.publish(self.events_channel, f"queue:{queue}")
-            await pipe.execute()
-        return True
+        keys = [self.call_key(call_id), self.owners_key]
+        return bool(await self._remove_call(keys=keys, args=[call_id, self.queue_key(""), self.events_channel, "0"]))
 
     async def waiting(self, queue: str) -> list[WaitingCall]:
         """Calls still waiting in ``queue``, earliest enqueue time first."""

@@ -296,12 +296,42 @@ local c = redis.call('HMGET', ARGV[6] .. best_id, 'priority', 'enqueued_at', 'ti
 return {1, best_id, servable, best_owner, best_queue, c[1], c[2], c[3], c[4], c[5], c[6] or ''}
 """
 
+REMOVE_CALL: Final = """
+-- The call leaves its line and Redis (the conversation began, the caller hung up, the call is over).
+-- KEYS: call hash, owners hash
+-- ARGV: 1 call id, 2 queue key prefix (the call's queue is read from its hash), 3 events channel,
+--       4 '1' to forget its owner too (the call is over) or '0'
+-- returns 1 if the call was still in Redis, else 0
+if ARGV[4] == '1' then redis.call('HDEL', KEYS[2], ARGV[1]) end
+local queue = redis.call('HGET', KEYS[1], 'queue')
+if not queue or queue == '' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', ARGV[2] .. queue, ARGV[1])
+redis.call('PUBLISH', ARGV[3], 'queue:' .. queue)
+return 1
+"""
+
+
+HANDLE_TIME: Final = """
+-- Fold one conversation's handle time into a queue's moving average, atomically (two controllers
+-- ending conversations of one queue at once both count).
+-- KEYS: the queue's average; ARGV: 1 this handle time (s), 2 the average without history, 3 weight
+-- returns the new average
+local current = tonumber(redis.call('GET', KEYS[1]) or '') or tonumber(ARGV[2])
+local value = current + tonumber(ARGV[3]) * (tonumber(ARGV[1]) - current)
+local text = string.format('%.17g', value)
+redis.call('SET', KEYS[1], text)
+return text
+"""
+
 __all__ = [
     "ADOPT",
     "CLAIM",
     "COUNT_LOGGED_IN",
+    "HANDLE_TIME",
     "READ",
     "RELEASE",
+    "REMOVE_CALL",
     "REQUEUE",
     "RESTORE_CLAIM",
     "ROUTE_AGENT",

@@ -419,3 +419,37 @@ async def test_given_many_fitting_operators_when_routing_a_call_then_the_request
     assert (pick.status, pick.agent_id, pick.free) == (Pick.WON, operators[-1], 1)
     assert [args[0] for args in sent] == ["EVALSHA"] * 3
     assert max(len(args) for args in sent) < 20, [len(args) for args in sent]
+
+
+async def test_given_conversations_ending_at_once_when_handle_times_recorded_then_none_is_lost(live: LiveState) -> None:
+    """Two controllers (or two calls of one) ending conversations of one queue at the same moment
+    both count in its average: the read and the write are one step in Redis."""
+    await asyncio.gather(*(live.record_handle_time("bancoposta", 100.0, 200.0, weight=0.5) for _ in range(8)))
+    # each fold halves the distance to 100 s: 200 -> 150 -> 125 -> ... -> 100 + 100 / 2**8
+    assert await live.handle_time("bancoposta", 200.0) == pytest.approx(100.0 + 100.0 / 2**8)
+
+
+async def test_given_a_call_when_removed_or_forgotten_then_one_round_trip_each(
+    live: LiveState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await live.add_call(waiting_call("c1"))
+    await live.set_owner("c1", "ctl-a")
+    await live.add_call(waiting_call("c2", queue="q9"))
+    await live.set_owner("c2", "ctl-a")
+    sent: list[str] = []
+    send = live._redis.execute_command
+
+    async def counting(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return await send(*args, **options)
+
+    monkeypatch.setattr(live._redis, "execute_command", counting)
+    assert await live.remove_call("c1")  # the conversation began: out of the line, still owned
+    assert not await live.remove_call("c1")
+    await live.forget_call("c2")  # the call is over: out of its line and of the owners
+    await live.forget_call("c1")
+    assert sent == ["EVALSHA"] * 4
+    monkeypatch.undo()
+    assert await live.waiting("bancoposta") == [] and await live.waiting("q9") == []
+    assert await live.owners_of(["c1", "c2"]) == {}
+    assert await live.get_call("c2") is None
