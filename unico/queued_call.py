@@ -34,6 +34,7 @@ import contextlib
 import enum
 import logging
 import math
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -519,16 +520,25 @@ class QueuedCall:
         await self.monitors.end_all("conversation over")
         self.call.deps.records.record_talk_end(self.call.contact_id, self._now())
         self.agent_id = self.agent_channel = None
+        # Asterisk overloaded may not answer within the timeout: the operator's wrap-up and the
+        # call's Redis entries must not wait on it (the request is still queued in Asterisk)
         if leg is not None:
-            with gone_ok():
-                await self.rest.hangup(leg)
+            await self._clean_up(self.rest.hangup(leg), f"hang-up of {leg}")
         if self.conv_bridge:  # none yet if answering failed half-way (ARI timing out under overload)
-            with gone_ok():
-                await self.rest.destroy_bridge(self.conv_bridge)
+            await self._clean_up(self.rest.destroy_bridge(self.conv_bridge), f"removal of {self.conv_bridge}")
         if agent_id is not None:
             await self._wrap_up(agent_id)
         await self.acd.live.forget_call(self.call_id)
         await self.call.drop_snapshot()
+
+    async def _clean_up(self, request: Awaitable[object], what: str) -> None:
+        """A clean-up request whose failure must not stop the rest: gone already is fine, any
+        other failure is logged."""
+        try:
+            with gone_ok():
+                await request
+        except AriError as exc:
+            log.warning("call %s: %s failed (%s); going on", self.call_id, what, exc)
 
     async def _wrap_up(self, agent_id: str) -> None:
         spec = self.spec

@@ -300,6 +300,29 @@ async def test_given_answering_failed_half_way_when_operator_hangs_up_then_no_br
     assert agent is not None and agent.state is AgentState.WRAP_UP
 
 
+async def test_given_asterisk_not_answering_when_the_conversation_ends_then_wrap_up_and_redis_go_on(
+    rig: Rig,
+) -> None:
+    """Overloaded, Asterisk may leave the leg's hang-up and the bridge's removal unanswered (the
+    capacity bench's overload steps): the operator still goes to wrap-up and the call leaves Redis."""
+    from unico.ari.errors import AriTimeout
+
+    queued = await rig.queued("c1")
+    await ready(rig, "op1002")
+    await rig.deliver_offers()
+    leg = queued.agent_channel
+    assert leg is not None
+    await queued.agent_answered(leg)
+    rig.rest.fail["hangup"] = AriTimeout("DELETE", f"/channels/{leg}", 5)
+    rig.rest.fail["destroy_bridge"] = AriTimeout("DELETE", "/bridges/c1-conv1", 5)
+    await queued.caller_gone()
+    assert queued.state is QState.DONE
+    agent = await rig.acd.live.get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.WRAP_UP and agent.call_id is None
+    assert await rig.acd.live.owners_of(["c1"]) == {}
+    assert await rig.acd.live.sessions() == {}
+
+
 async def test_given_escalation_step_when_due_then_requirements_relax_and_route_again(rig: Rig) -> None:
     await ready(rig, "op1001")  # bancoposta 9
     queued = await rig.queued("c1", dialled="7102")  # tq_escalate: bancoposta >= 10, >= 9 after 3 s
