@@ -123,6 +123,9 @@ class QueuedCall:
         self.estimated_wait: int | None = None
         self.announcement: str | None = None
         self._legs = 0
+        #: announcements made so far (their playback ids), and one a previous controller left playing
+        self._announcements = 0
+        self._left_playing: str | None = None
         self._timers: dict[str, tuple[int, asyncio.TimerHandle]] = {}
         self._timer_seq = 0
         self._in_hold = False
@@ -270,7 +273,8 @@ class QueuedCall:
         prompts = ["queue_position", f"number:{position}", "queue_wait"]
         prompts += ["queue_wait_short"] if minutes <= 1 else [f"number:{minutes}", "queue_minutes"]
         media = self.call.session.media(prompts)
-        self.announcement = f"{self.call_id}-ann{self._next_token()}"
+        self._announcements += 1
+        self.announcement = f"{self.call_id}-ann{self._announcements}"
         self._note("announce", f"position {position}, about {minutes} min")
         await self._moh_off()
         try:
@@ -283,6 +287,9 @@ class QueuedCall:
             log.warning("call %s: announcement failed: %s", self.call_id, exc)
             self.announcement = None
             await self._moh_on()
+            return
+        if not self.hold_bridge:  # a controller taking over stops it (``resume``)
+            await self.call.save_snapshot()
 
     async def playback_finished(self, playback_id: str) -> bool:
         """True if it was our announcement (then the music comes back)."""
@@ -684,6 +691,8 @@ class QueuedCall:
             answered_at=self.answered_at,
             announced_position=self.announced_position,
             estimated_wait=self.estimated_wait,
+            announcement=self.announcement,
+            announcements=self._announcements,
             queued_wall=self.queued_wall.isoformat() if self.queued_wall is not None else None,
             answered_wall=self.answered_wall.isoformat() if self.answered_wall is not None else None,
         )
@@ -709,6 +718,8 @@ class QueuedCall:
         queued.conv_bridge = saved.conv_bridge
         queued._bridges = saved.bridges
         queued._legs = saved.legs
+        queued._announcements = saved.announcements
+        queued._left_playing = saved.announcement
         queued.offered_at = saved.offered_at
         queued.answered_at = saved.answered_at
         queued.announced_position = saved.announced_position
@@ -724,6 +735,12 @@ class QueuedCall:
         """Go on after a restart: the caller is still connected (``unico.recovery.Resume``)."""
         rest, link = self.rest, self.call.deps.link
         app = self.call.deps.app
+        if self._left_playing is not None:
+            # the announcement the previous controller left on the channel: until it ends, the
+            # caller's channel runs no other command (the music, the join to the operator)
+            with contextlib.suppress(AriError):  # 404 once it ended
+                await rest.stop_playback(self._left_playing)
+            self._left_playing = None
         if self.state is QState.TALKING:
             await self._restore_talking(leg_alive=leg_alive, bridge_alive=bridge_alive)
             return

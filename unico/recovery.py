@@ -80,6 +80,10 @@ class QueueSnapshot:
     answered_at: float | None = None
     announced_position: int | None = None
     estimated_wait: int | None = None
+    #: the announcement playing on the caller's channel when saved (a controller taking over stops
+    #: it: a channel playback holds up the caller's join to the operator until it ends)
+    announcement: str | None = None
+    announcements: int = 0
     #: ISO times of the call's clock for the contact record's ``queued_at`` and ``answered_at``
     queued_wall: str | None = None
     answered_wall: str | None = None

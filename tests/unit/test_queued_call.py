@@ -539,6 +539,27 @@ async def test_given_two_callers_waiting_when_another_controller_takes_over_then
     assert [s.kind for s in first.call.session.path].count("recovered") == 1
 
 
+async def test_given_an_announcement_playing_when_another_controller_takes_over_then_it_is_stopped_first(
+    rig: Rig,
+) -> None:
+    """A channel playback holds the caller's channel until it ends: the join to the operator
+    waited for the dead controller's announcement (and timed out), so the new one stops it."""
+    first = await rig.queued("c1")
+    assert first.announcement == "c1-ann1"  # nobody ready: position and wait announced
+    new = await takeover(rig)
+    call = await recover(new, (await saved(rig))["c1"])
+    await call.resume(leg_alive=False, bridge_alive=False)
+    assert new.rest.calls[0] == ("stop_playback", ("c1-ann1",)), new.rest.calls[:3]
+    queued = call.queued
+    assert queued is not None and queued.announcement == "c1-ann2", "a new id: the old one may still be known"
+    await ready(new, "op1002")
+    await new.deliver_offers()
+    assert queued.agent_channel is not None
+    await queued.agent_answered(queued.agent_channel)
+    assert queued.state is QState.TALKING
+    assert ("stop_playback", ("c1-ann2",)) in new.rest.calls
+
+
 async def test_given_a_caller_held_in_a_bridge_by_an_earlier_version_when_resumed_then_kept_there_until_answered(
     rig: Rig,
 ) -> None:
