@@ -644,19 +644,36 @@ _SIP_PORTS_PER_SLOT = 270  # 30000-32699 for slots 0..9
 _MEDIA_PORTS_PER_SLOT = 450  # 61000-65499 for slots 0..9
 
 
+def udp_ports_bound(host: str = "127.0.0.1") -> set[int]:
+    """The UDP ports a socket is bound to on ``host`` or on every address (any address at all when
+    ``host`` is 0.0.0.0), read from the kernel's socket tables.
+
+    Ports are never probed by binding them: a probe's bind at the moment sipp binds the same port
+    makes sipp exit with "Address already in use" (a CI run failed so)."""
+    anywhere = host == "0.0.0.0"
+    host_hex = socket.inet_aton(host)[::-1].hex().upper()  # /proc shows each word little-endian
+    wanted = {host_hex, "00000000", "0" * 32, "0000000000000000FFFF0000" + host_hex}
+    ports: set[int] = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table, encoding="ascii") as rows:
+                next(rows, None)  # the header
+                for row in rows:
+                    address, _, hex_port = row.split()[1].rpartition(":")
+                    if anywhere or address in wanted:
+                        ports.add(int(hex_port, 16))
+        except FileNotFoundError:
+            continue
+    return ports
+
+
+def udp_port_bound(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``port`` is bound on ``host`` (see :func:`udp_ports_bound`)."""
+    return port in udp_ports_bound(host)
+
+
 def _bindable(host: str, ports: range) -> bool:
-    socks = []
-    try:
-        for port in ports:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            socks.append(sock)
-            sock.bind((host, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        for sock in socks:
-            sock.close()
+    return not udp_ports_bound(host).intersection(ports)
 
 
 #: ports handed out by this process in the last seconds: a sipp started a moment ago may not have

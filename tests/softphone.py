@@ -55,7 +55,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import SecretStr
 
-from tests.sipp import SippError, free_media_port, free_udp_port
+from tests.sipp import SippError, free_media_port, free_udp_port, udp_port_bound
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "softphone"
 Mode = Literal["answer", "no_answer", "busy"]
@@ -457,7 +457,7 @@ REGISTER {uri} SIP/2.0
         self._uas, self.mode, self._ring_ms, self._talk_ms = run, mode, ring_ms, talk_ms
         assert run.process is not None
         deadline = time.monotonic() + 5
-        while run.process.returncode is None and not _udp_port_taken(self.uas_port, self.local_ip):
+        while run.process.returncode is None and not udp_port_bound(self.uas_port, self.local_ip):
             if time.monotonic() > deadline:
                 await self.stop()
                 raise SoftphoneError(f"{self.op_id}: sipp did not bind port {self.uas_port}\n{self.explain()}")
@@ -775,15 +775,6 @@ async def _spawn(run: _Run, command: list[str]) -> None:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=stderr,
         )
-
-
-def _udp_port_taken(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-        return False
 
 
 __all__ = [
