@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import csv
 import gc
@@ -69,7 +70,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -336,26 +337,64 @@ class FakeRest:
         return instant
 
 
+class _NoConnection:
+    async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        return None  # a plan's statements are not run: counted, not kept
+
+
+class _NoSession:
+    async def connection(self) -> _NoConnection:
+        return _NoConnection()
+
+
+class _NoSessions:
+    """Stands for the store's session factory: transactions that hold nothing and cost nothing
+    (the agent state log's plans and the write queue's batches open them)."""
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[_NoSession]:
+        yield _NoSession()
+
+    def __call__(self) -> contextlib.AbstractAsyncContextManager[_NoSession]:
+        return self.begin()
+
+
 class MemoryStore:
     """Contact records counted, not kept (``--store memory``): the controller's writes cost nothing,
-    and the benchmark's heap does not grow with every call (the collector would walk it)."""
+    and the benchmark's heap does not grow with every call (the collector would walk it).
 
-    sessions: Any = None
+    The controller writes through ``*_write`` plans (``contacts.batch.Plan``) on a write-behind
+    queue; here each is a write that counts itself. Not a SQLite URL, so no writer thread."""
+
+    url = "memory://"
 
     def __init__(self) -> None:
+        self.sessions = _NoSessions()
         self.started = 0
         self.finished = 0
+        self.writes: Counter[str] = Counter()
 
-    async def start_contact(self, **fields: Any) -> None:
+    def start_contact_write(self, **fields: Any) -> Callable[[], Awaitable[None]]:
         self.started += 1
+        return self._counted("start_contact")
 
-    async def finish_contact(self, **fields: Any) -> None:
+    def finish_contact_write(self, **fields: Any) -> Callable[[], Awaitable[None]]:
         self.finished += 1
+        return self._counted("finish_contact")
 
     async def open_contacts(self, **filters: Any) -> list[Any]:
         return []
 
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+    def _counted(self, name: str) -> Callable[[], Awaitable[None]]:
+        async def write() -> None:
+            self.writes[name] += 1
+
+        return write
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.endswith("_write"):
+            return lambda *args, **kwargs: self._counted(name.removesuffix("_write"))
+
         async def instant(*args: Any, **kwargs: Any) -> Any:
             return None
 
@@ -618,9 +657,10 @@ def write_outputs(
     samples: dict[str, list[tuple[str, float]]],
     stalls: dict[str, tuple[list[float], list[float]]],
     meta: dict[str, Any],
+    out: Path = RESULTS,
 ) -> list[Path]:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    json_path, csv_path, png_path = (RESULTS / f"{NAME}.{ext}" for ext in ("json", "csv", "png"))
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, csv_path, png_path = (out / f"{NAME}.{ext}" for ext in ("json", "csv", "png"))
     by_type = {
         mode: {
             kind: asdict(summarize([ms for k, ms in values if k == kind])) for kind in sorted({k for k, _ in values})
@@ -732,7 +772,7 @@ async def run_all(args: argparse.Namespace, work: Path) -> tuple[list[Run], dict
     meta = {
         "benchmark": NAME,
         "machine": machine("not used (fake ARI)"),
-        "settings": {k: v for k, v in vars(args).items() if k != "profile"},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("profile", "out")},
         "stream": {"events": len(frames), "nominal_seconds": nominal, "mix": _mix(frames)},
     }
     return runs, samples, {"stalls": stalls, "meta": meta}
@@ -752,6 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="cProfile the flat-out replay")
     parser.add_argument("--quick", action="store_true", help="300 calls: a few seconds")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results folder ({RESULTS})")
     args = parser.parse_args(argv)
     if args.quick:
         args.calls = 300
@@ -772,7 +813,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{run.command_errors} command errors, playbacks matched {run.playbacks_matched:.1%}, "
             f"CPU {run.cpu_s:.2f} s over {run.wall_s:.2f} s"
         )
-    for path in write_outputs(runs, samples, extra["stalls"], extra["meta"]):
+    for path in write_outputs(runs, samples, extra["stalls"], extra["meta"], args.out):
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 0
 
