@@ -12,6 +12,7 @@ call or busy operator in Redis, no open contact record, no handler error).
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -40,8 +41,16 @@ async def waiting_in(rig: Controller, queue: str) -> int:
     return next(len(q["waiting"]) for q in body if q["name"] == queue)
 
 
-def first_offer(record: object) -> datetime:
-    return min(datetime.fromisoformat(s["at"]) for s in record.ivr_path if s["kind"] == "offer")  # type: ignore[attr-defined]
+def servable_at_first_offer(record: object) -> int:
+    """How many waiting calls the operator could serve when they claimed this one (the reason of
+    the record's first offer). The claims run one at a time in Redis, so this count orders them
+    even when two operators claim within the same millisecond, which the offers' times cannot:
+    each is noted when the call's own task gets to it."""
+    offers = sorted((s for s in record.ivr_path if s["kind"] == "offer"), key=lambda s: datetime.fromisoformat(s["at"]))  # type: ignore[attr-defined]
+    assert offers, "the record has an offer"
+    found = re.search(r"first of (\d+) servable calls", str(offers[0].get("note")))
+    assert found, f"a freed operator's claim says how many calls they could serve: {offers[0]}"
+    return int(found.group(1))
 
 
 async def asterisk_state(rig: Controller) -> tuple[set[str], dict[str, set[str]]]:
@@ -118,10 +127,11 @@ async def test_given_callers_in_ivr_waiting_and_talking_when_controller_killed_t
         record = finished[n]
         assert record.outcome == "answered" and record.operator in ("op2001", "op2002")
         assert record.queued_at == before[n].queued_at, "the caller kept their arrival time"
-    # Served in their original order: the ACD offered them in arrival order. (Not answered_at: two
-    # operators freed at the same moment answer their offers in whichever order their phones do.)
-    offered = [first_offer(finished[n]) for n in waiters]
-    assert offered == sorted(offered), "waiting callers were offered in their original order"
+    # Served in their original order: the ACD claimed them in arrival order, each claim leaving one
+    # fewer waiting. (Not answered_at: two operators freed at the same moment answer their offers in
+    # whichever order their phones do; nor the offers' times, noted by each call's own task.)
+    servable = [servable_at_first_offer(finished[n]) for n in waiters]
+    assert servable[0] > servable[1] > servable[2], f"waiting callers were claimed in their original order: {servable}"
     answered = [finished[n].answered_at for n in waiters]
     assert max(answered[:2]) < answered[2], "the last to arrive was the last served"  # type: ignore[operator]
     assert finished[in_menu].outcome == "contained"
