@@ -290,12 +290,18 @@ class LiveState:
 
     # --- waiting calls -----------------------------------------------------------------------
 
-    async def add_call(self, call: WaitingCall) -> None:
-        """Put ``call`` in its queue's line, ordered by its (original) enqueue time."""
+    async def add_call(self, call: WaitingCall, *, snapshot: str | None = None) -> None:
+        """Put ``call`` in its queue's line, ordered by its (original) enqueue time; with
+        ``snapshot``, store the call's recovery snapshot in the same round trip (``save_session``
+        with ``call.owner``)."""
         async with self._redis.pipeline(transaction=True) as pipe:
             fields: dict[Any, Any] = self._call_fields(call)
             pipe.hset(self.call_key(call.call_id), mapping=fields)
             pipe.zadd(self.queue_key(call.queue), {call.call_id: call.enqueued_at})
+            if snapshot is not None:
+                if not call.owner:
+                    raise ValueError(f"call {call.call_id}: a snapshot needs the call's owner")
+                pipe.set(self.session_key(call.call_id), snapshot)
             if call.owner:
                 pipe.hset(self.owners_key, call.call_id, call.owner)
             pipe.publish(self.events_channel, f"queue:{call.queue}")

@@ -28,12 +28,14 @@ from types import MappingProxyType
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contacts.models import Contact, Customer, CustomerPhone
 from contacts.phones import normalise_number, number_variants, try_normalise
 from contacts.records import require_aware
+from contacts.writer import ThreadReader
 
 Clock = Callable[[], datetime]
 _SLUG = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -146,9 +148,13 @@ class CustomerRecord:
 class CustomerStore:
     """Customers on a shared session factory (``ContactStore.sessions``)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, clock: Clock = utc_now, reader: ThreadReader | None = None
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
+        #: the caller lookup's thread on a SQLite file (``ContactStore.reader``); else the sessions
+        self._reader = reader
 
     async def lookup(self, phone: str | None) -> CustomerRecord | None:
         """The customer one of whose numbers is ``phone`` (any spelling); ``None`` for guests.
@@ -161,9 +167,10 @@ class CustomerStore:
         number = try_normalise(phone)
         if number is None:
             return None
+        if self._reader is not None:
+            return await self._reader.read(lambda conn: find_customer(conn, number))
         async with self._sessions() as session:
-            customer_id = await session.scalar(select(CustomerPhone.customer_id).where(CustomerPhone.number == number))
-            return None if customer_id is None else await load_customer(session, customer_id)
+            return await session.run_sync(lambda sync: find_customer(sync.connection(), number))
 
     async def get(self, customer_id: str) -> CustomerRecord | None:
         async with self._sessions() as session:
@@ -189,16 +196,33 @@ class CustomerStore:
         return record, created
 
 
+#: statements of the caller lookup, built once (building one costs more than running it)
+_BY_NUMBER = select(CustomerPhone.customer_id).where(CustomerPhone.number == bindparam("number"))
+_CUSTOMER = select(Customer.__table__).where(Customer.__table__.c.id == bindparam("customer_id"))
+_PHONES = (
+    select(CustomerPhone.number)
+    .where(CustomerPhone.customer_id == bindparam("customer_id"))
+    .order_by(CustomerPhone.number)
+)
+
+
+def find_customer(conn: Connection, number: str) -> CustomerRecord | None:
+    """The customer owning ``number`` (canonical form), on a synchronous connection."""
+    customer_id = conn.scalar(_BY_NUMBER, {"number": number})
+    return None if customer_id is None else read_customer(conn, customer_id)
+
+
 async def load_customer(session: AsyncSession, customer_id: str) -> CustomerRecord | None:
-    row = await session.get(Customer, customer_id)
+    return await session.run_sync(lambda sync: read_customer(sync.connection(), customer_id))
+
+
+def read_customer(conn: Connection, customer_id: str) -> CustomerRecord | None:
+    """One customer with numbers and last operator, on a synchronous connection."""
+    row = conn.execute(_CUSTOMER, {"customer_id": customer_id}).first()
     if row is None:
         return None
-    phones = tuple(
-        await session.scalars(
-            select(CustomerPhone.number).where(CustomerPhone.customer_id == customer_id).order_by(CustomerPhone.number)
-        )
-    )
-    last_operator = await session.scalar(last_operator_query(customer_id, phones))
+    phones = tuple(conn.scalars(_PHONES, {"customer_id": customer_id}))
+    last_operator = conn.scalar(last_operator_query(customer_id, phones))
     return CustomerRecord(
         id=row.id,
         name=row.name,

@@ -57,6 +57,10 @@ def safe_url(url: str | URL) -> str:
         return "<invalid database URL>"
 
 
+#: aiosqlite connections kept open (each one a thread)
+SQLITE_POOL_SIZE = 20
+
+
 def sqlite_path(url: str | URL) -> Path | None:
     """The database file of a SQLite URL; ``None`` for other back ends and in-memory SQLite."""
     parsed = make_url(url)
@@ -74,6 +78,11 @@ def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         return create_async_engine(parsed, **kwargs)
     connect_args = dict(kwargs.pop("connect_args", {}))
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    if sqlite_path(parsed) is not None and "poolclass" not in kwargs:
+        # each aiosqlite connection is a thread and an open file: the default pool (5) closed
+        # the connections beyond it and opened new ones all the time under load (bench/capacity.py:
+        # a dozen threads a second at 24 calls a second, each caller's lookup one read)
+        kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
     engine = create_async_engine(parsed, connect_args=connect_args, **kwargs)
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     return engine

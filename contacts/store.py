@@ -50,6 +50,7 @@ from contacts.records import (
     require_aware,
     require_json,
 )
+from contacts.writer import ThreadReader
 
 Clock = Callable[[], datetime]
 
@@ -84,6 +85,7 @@ class ContactStore:
         self._url = url
         self._clock = clock
         self._engine: AsyncEngine | None = None
+        self._reader: ThreadReader | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
 
     def __repr__(self) -> str:
@@ -96,8 +98,20 @@ class ContactStore:
 
     async def close(self) -> None:
         engine, self._engine, self._sessions = self._engine, None, None
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.close()
         if engine is not None:
             await engine.dispose()
+
+    @property
+    def reader(self) -> ThreadReader | None:
+        """The call path's reads on a thread of their own (a SQLite file; ``None`` elsewhere):
+        ``contacts.writer.ThreadReader``, made at first use, closed with the store."""
+        self._maker()  # open
+        if self._reader is None:
+            self._reader = ThreadReader.for_url(self._url)
+        return self._reader
 
     @property
     def url(self) -> str | URL:

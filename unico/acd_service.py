@@ -265,16 +265,22 @@ class AcdService:
             await self.live.set_agent(agent)
         return agent
 
-    async def agent_event(self, agent_id: str, event: Event, *, by: str = "") -> Agent:
+    async def agent_event(
+        self, agent_id: str, event: Event, *, by: str = "", only_from: AgentState | None = None
+    ) -> Agent:
         """Apply an operator's own or a supervisor's action (login, ready, pause, ...), or a
         softphone registration change; route the operator if they became ready.
 
         Raises ``UnknownAgent`` or ``acd.agents.IllegalTransition`` (for example ``ready`` while
-        logged out). While the operator holds a call the change goes to the call's owner.
+        logged out). While the operator holds a call the change goes to the call's owner. With
+        ``only_from``, an operator found in another state is left as they are (a timer's event
+        that came too late: the wrap-up already ended).
         """
         async with self._lock(agent_id):
             for _ in range(5):
                 agent = await self.agent(agent_id)
+                if only_from is not None and agent.state is not only_from:
+                    return agent
                 if isinstance(event, Login) and agent.state is not AgentState.LOGGED_OUT:
                     return agent  # logging in twice is harmless
                 if agent.call_id is not None and agent.state in (AgentState.RINGING, AgentState.ON_CALL):
@@ -348,10 +354,9 @@ class AcdService:
             handle.cancel()
 
     async def _end_wrapup(self, agent_id: str) -> None:
-        agent = await self.live.get_agent(agent_id)
-        if agent is not None and agent.state is AgentState.WRAP_UP:
-            with contextlib.suppress(IllegalTransition):
-                await self.agent_event(agent_id, WrapupDone(), by="wrap-up timer")
+        # one read of the operator, inside agent_event (there was one more here, for every call)
+        with contextlib.suppress(IllegalTransition, UnknownAgent):
+            await self.agent_event(agent_id, WrapupDone(), by="wrap-up timer", only_from=AgentState.WRAP_UP)
 
     # --- routing --------------------------------------------------------------------------------
 

@@ -273,6 +273,11 @@ class IvrCall:
             queue=queued.snapshot(),
         )
 
+    def snapshot_json(self) -> str | None:
+        """:meth:`snapshot` as stored (``None`` unless queued), for a write that carries it along."""
+        snapshot = self.snapshot()
+        return None if snapshot is None else snapshot.to_json()
+
     async def save_snapshot(self) -> None:
         """Store the snapshot in Redis (each step of the queue treatment calls this). A Redis
         failure costs the call nothing but its recoverability, so it is logged, not raised."""

@@ -64,6 +64,10 @@ from unico.supervision import Supervision
 
 log = logging.getLogger(__name__)
 
+#: record writes wait this long for others to share their transaction (contacts/writer.py): at 24
+#: calls a second a commit per write, each its own trip to the writer's thread, and the aiosqlite
+#: pool's churn cost the controller about a sixth of its CPU per call (bench/results/ab_records/)
+RECORD_LINGER_S = 0.1
 #: endpoint subscriptions per ARI request (Asterisk caps the values of one ``eventSource``)
 SUBSCRIBE_BATCH = 100
 #: what the endpoints app (``Settings.ari_endpoints_app``) is for: registrations, and being replaced
@@ -219,7 +223,9 @@ class Controller:
             else None
         )
         #: record writes of the call path and operator state spans, in order, behind the calls
-        self.writes = WriteQueue(batch=lambda: batch(store.sessions), thread=ThreadWriter.for_url(store.url))
+        self.writes = WriteQueue(
+            batch=lambda: batch(store.sessions), thread=ThreadWriter.for_url(store.url), linger=RECORD_LINGER_S
+        )
         self.agent_log = AgentStateLog(store.sessions, node=settings.node_id, queue=self.writes)
         self.acd = (
             AcdService(
@@ -251,7 +257,7 @@ class Controller:
             link=self.dispatcher.link,
             inject_item=self._inject_item,
             node=settings.node_id,
-            lookup=CustomerStore(store.sessions).lookup,
+            lookup=CustomerStore(store.sessions, reader=store.reader).lookup,
             services=IvrServices(store, deadlines=deadlines(settings.complaint_deadlines)),
         )
         if self.lease is not None:
@@ -386,6 +392,7 @@ class Controller:
             "actors": dispatch.live_actors,
             "handler_errors": dispatch.handler_errors,
             "ari_events": self.events.events_received,
+            "ari_events_by_type": dict(self.events.events_by_type),
             "endpoint_events_ignored": self.endpoint_events_ignored,
             "reconnects": self.events.reconnects,
             "ari_connect_attempts": self.events.connect_attempts,

@@ -179,9 +179,9 @@ class QueuedCall:
             self.call.contact_id, queue=self.queue, tier=spec.tier, queued_at=self.queued_wall
         )
         await self._hold()
-        await self.acd.live.add_call(waiting)
         self._note("queue", f"entered {self.queue} (tier {spec.tier}, priority {self.priority})")
-        await self.call.save_snapshot()
+        # in line and recoverable in one round trip
+        await self.acd.live.add_call(waiting, snapshot=self.call.snapshot_json())
         log.info("call %s: waiting in %s, priority %s", self.call_id, self.queue, self.priority)
         self._arm_waiting_timers()
         # route first: a caller an idle operator takes at once hears no "you are number 1"

@@ -181,6 +181,10 @@ async def test_given_operators_when_calls_ring_them_then_their_legs_events_reach
     assert {e["type"] for e in endpoints_app["events_allowed"]} == {"EndpointStateChange", "ApplicationReplaced"}
     health = await rig.health()
     assert health is not None and health["ari_events"] > 0
+    # what came, by type, on the one socket of both apps: only what their filters allow
+    by_type = health["ari_events_by_type"]
+    assert sum(by_type.values()) == health["ari_events"] and by_type.get("StasisStart", 0) > 0, by_type
+    assert set(by_type) <= MODELLED_EVENTS | {"EndpointStateChange", "ApplicationReplaced"}, by_type
     # Asterisk applied the endpoints app's filter: no leg event came through it to be dropped
     assert health["endpoint_events_ignored"] == 0, health
 

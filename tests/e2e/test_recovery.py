@@ -81,7 +81,14 @@ async def test_given_callers_in_ivr_waiting_and_talking_when_controller_killed_t
         health = await rig.health()
         return bool(health and health["calls"] == 6 and await waiting_in(rig, "tq_recover") == 3)
 
+    async def recorded() -> bool:
+        # the record writes go in batches a moment later (contacts/writer.py, linger): the arrival
+        # times compared below must be in the database before the kill
+        found = [r for n in waiters for r in await records.all_for(n)]
+        return len(found) == len(waiters) and all(r.queued_at is not None for r in found)
+
     await wait_for(all_in, timeout=20, what="2 callers talking, 3 waiting, 1 in the menu")
+    await wait_for(recorded, timeout=5, what="the waiting callers' arrival times in their records")
     before = {r.caller: r for n in (*talkers, *waiters) for r in await records.all_for(n)}
     await kill(rig)
     channels, bridges = await asterisk_state(rig)

@@ -11,9 +11,11 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
+from unittest import mock
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from acd.agents import Agent, AgentState, NotReadyReason
@@ -86,6 +88,29 @@ async def test_call_round_trip_and_removal_leaves_no_keys(live: LiveState) -> No
     assert not await live.remove_call("c1")
     assert await live.waiting("bancoposta") == []
     assert await live.keys() == []
+
+
+async def test_given_a_snapshot_when_a_call_joins_its_line_then_line_snapshot_and_owner_in_one_round_trip(
+    live: LiveState,
+) -> None:
+    sent: list[int] = []
+    execute = Pipeline.execute
+
+    async def counted(pipe: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        sent.append(len(pipe.command_stack))
+        return await execute(pipe, *args, **kwargs)
+
+    call = replace(waiting_call("c1"), owner="ctl-a")
+    with mock.patch.object(Pipeline, "execute", counted):
+        await live.add_call(call, snapshot='{"call_id": "c1"}')
+    assert len(sent) == 1, "one round trip"
+    assert await live.waiting("bancoposta") == [call]
+    assert (await live.sessions(), await live.owner("c1")) == ({"c1": '{"call_id": "c1"}'}, "ctl-a")
+    with pytest.raises(ValueError, match="owner"):
+        await live.add_call(waiting_call("c2"), snapshot="{}")
+    assert await live.waiting("bancoposta") == [call], "refused before anything was written"
+    await live.drop_session("c1")
+    assert await live.remove_call("c1")
 
 
 async def test_given_ready_agent_and_waiting_call_when_claimed_then_ringing_once(live: LiveState) -> None:

@@ -320,3 +320,36 @@ def test_given_garbage_on_the_channel_when_decoded_then_clear_error(raw: str) ->
 )
 def test_given_channel_name_then_operator_id(name: str, expected: str | None) -> None:
     assert operator_of(name) == expected
+
+
+async def test_given_wrap_up_over_when_its_timer_fires_then_ready_on_one_read_and_a_late_timer_changes_nothing(
+    site: tuple[Harness, Harness, Clock],
+) -> None:
+    a, _, _ = site
+    await online(a, "op1002")
+    ready = await a.acd.live.get_agent("op1002")
+    assert ready is not None and ready.state is AgentState.READY
+    assert await a.acd.live.set_agent(replace(ready, state=AgentState.WRAP_UP), expected=AgentState.READY)
+    reads: list[str] = []
+    get_agent = a.acd.live.get_agent
+
+    async def counted(agent_id: str) -> Agent | None:
+        reads.append(agent_id)
+        return await get_agent(agent_id)
+
+    a.acd.live.get_agent = counted  # type: ignore[method-assign]
+    a.acd.start_wrapup("op1002", 0)
+    await settle()
+    agent = await get_agent("op1002")
+    assert agent is not None and agent.state is AgentState.READY
+    assert reads == ["op1002"], "one read of the operator for the end of every wrap-up"
+
+    # a timer that comes too late (the operator is ringing for the next call): no interrupt, no change
+    await a.enqueue("c2", "general")
+    assert await a.acd.route_call("c2")
+    (offer,) = a.inbox
+    assert isinstance(offer, Offer) and offer.agent_id == "op1002"
+    await a.acd._end_wrapup("op1002")
+    ringing = await get_agent("op1002")
+    assert ringing is not None and (ringing.state, ringing.call_id) == (AgentState.RINGING, "c2")
+    assert a.inbox == [offer], "the ringing call's owner hears nothing of a stale wrap-up"

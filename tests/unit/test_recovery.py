@@ -3,6 +3,8 @@ every snapshot, channel and bridge a dead controller left, from hand-built Aster
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -65,6 +67,26 @@ def test_given_a_snapshot_when_written_and_read_back_then_identical() -> None:
     )
     assert CallSnapshot.from_json(original.to_json()) == original
     assert CallSnapshot.from_json(original.to_json()).moved_to("rome-2").owner == "rome-2"
+
+
+def test_given_a_snapshot_with_an_ivr_path_then_its_json_is_what_asdict_gave_without_the_deep_copy() -> None:
+    """The stored form stays the one earlier versions wrote and read (``asdict``), while a snapshot
+    at every step of a queued call no longer copies the whole IVR session first."""
+    path = [
+        {"node": f"n{i}", "kind": "play", "digits": None, "note": "é" * 3, "at": "2026-12-08T02:00:00+00:00"}
+        for i in range(5)
+    ]
+    base = snap("c1", "talking", leg=1)
+    original = dataclasses.replace(
+        base,
+        session={**base.session, "path": path, "vars": {"parcel": "RR123", "tries": [1, 2]}},
+        customer=CustomerSnapshot(id="k1"),
+        extra={"transfers": ["op1"]},
+    )
+    assert original.to_json() == json.dumps(dataclasses.asdict(original), separators=(",", ":"), sort_keys=True)
+    assert CallSnapshot.from_json(original.to_json()) == original
+    with pytest.raises(TypeError, match="JSON cannot carry"):
+        dataclasses.replace(original, extra={"when": datetime(2026, 12, 8, tzinfo=UTC)}).to_json()
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -17,8 +18,11 @@ from acd.agents import AgentState
 from acd.live import AgentChange
 from contacts import AgentStateLog, ContactStore
 from contacts.batch import batch
+from contacts.customers import CustomerIn, CustomerStore
 from contacts.db import make_sync_engine, sqlite_path, upgrade
-from contacts.writer import DeferredContactWrites, ThreadWriter, WriteQueue
+from contacts.writer import DeferredContactWrites, ThreadReader, ThreadWriter, WriteQueue
+
+from .fake_ari import eventually
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -267,3 +271,85 @@ def test_given_other_databases_then_no_writer_thread() -> None:
     assert ThreadWriter.for_url("postgresql+asyncpg://u@127.0.0.1/unico") is None
     assert ThreadWriter.for_url("sqlite+aiosqlite://") is None
     assert ThreadWriter.for_url("sqlite+aiosqlite:///:memory:") is None
+
+
+async def test_given_a_linger_when_writes_trickle_in_then_they_wait_and_land_together_in_one_commit(
+    sqlite_store: ContactStore, sqlite_file: str
+) -> None:
+    store = sqlite_store
+    thread = CountingThreadWriter(sqlite_file)
+    queue = WriteQueue(batch=lambda: batch(store.sessions), thread=thread, linger=60.0)
+    writes = DeferredContactWrites(store, queue)
+    for n in range(5):  # one at a time, each with the event loop's turn in between
+        writes.start_contact(
+            contact_id=f"c{n}", channel_id=f"c{n}", caller=None, dialled="1", language="it", started_at=T0
+        )
+        await asyncio.sleep(0.02)
+    assert (thread.batches, queue.written) == ([], 0), "the first write waits for the others"
+
+    await asyncio.wait_for(queue.drained(), 10)  # waiting for the writes ends the linger at once
+
+    assert thread.batches == [5] and queue.commits == 1
+    assert sorted(r.id for r in await store.recent(10)) == [f"c{n}" for n in range(5)]
+    await queue.close()
+
+
+async def test_given_a_linger_when_a_batch_fills_up_then_it_goes_without_waiting(
+    sqlite_store: ContactStore, sqlite_file: str
+) -> None:
+    store = sqlite_store
+    thread = CountingThreadWriter(sqlite_file)
+    queue = WriteQueue(batch=lambda: batch(store.sessions), thread=thread, linger=60.0, batch_size=3)
+    writes = DeferredContactWrites(store, queue)
+    for n in range(4):
+        writes.start_contact(
+            contact_id=f"c{n}", channel_id=f"c{n}", caller=None, dialled="1", language="it", started_at=T0
+        )
+        await asyncio.sleep(0.02)
+
+    await eventually(lambda: queue.written == 3, within=10)  # a full batch, long before the minute's linger
+
+    assert thread.batches == [3] and queue.pending == 1, "the fourth write waits for company"
+    await queue.close()  # closing lands the rest at once
+    assert thread.batches == [3, 1] and queue.written == 4
+
+
+async def test_given_a_sqlite_file_then_the_caller_lookup_reads_on_its_own_thread_and_finds_the_same_customer(
+    sqlite_store: ContactStore,
+) -> None:
+    store = sqlite_store
+    reader = store.reader
+    assert reader is not None
+    seen: set[str] = set()
+    original = reader._read
+
+    def spying(run: Callable[[Connection], object]) -> object:
+        seen.add(threading.current_thread().name.split("_")[0])
+        return original(run)
+
+    reader._read = spying  # type: ignore[method-assign]
+    on_sessions, on_reader = CustomerStore(store.sessions), CustomerStore(store.sessions, reader=reader)
+    saved, _ = await on_sessions.upsert(
+        CustomerIn(name="Anna Rossi", phones=["+39 333 111 0000", "06 1234 5678"], segment="vip", products=["bpiu"])
+    )
+    writes = DeferredContactWrites(store, WriteQueue())
+    writes.start_contact(
+        contact_id="k1", channel_id="k1", caller="3331110000", dialled="1", language="it", started_at=T0
+    )
+    writes.update_contact("k1", operator="op7", answered_at=T0)
+    await writes.queue.drained()
+
+    found = await on_reader.lookup("+393331110000")
+
+    assert seen == {"record-reader"}, "not on the event loop's thread nor aiosqlite's"
+    assert found == await on_sessions.lookup("333 111 0000") == dataclasses.replace(saved, last_operator="op7")
+    assert (found.last_operator, found.phones) == ("op7", ("+390612345678", "+393331110000"))
+    assert await on_reader.lookup("+39 02 0000 0000") is None, "a guest"
+    await writes.queue.close()
+    await store.close()
+    assert reader._pool is None, "the store's close released the reader's thread"
+
+
+def test_given_other_databases_then_no_reader_thread() -> None:
+    assert ThreadReader.for_url("postgresql+asyncpg://u@127.0.0.1/unico") is None
+    assert ThreadReader.for_url("sqlite+aiosqlite:///:memory:") is None

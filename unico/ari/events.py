@@ -35,6 +35,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import random
@@ -115,6 +116,8 @@ class AriEventStream:
         self.connect_attempts = 0
         """Every handshake tried, successful or not."""
         self.events_received = 0
+        #: events received by type (the health page: what Asterisk sends, so what could be filtered)
+        self.events_by_type: collections.Counter[str] = collections.Counter()
         self.last_disconnect_reason = ""
         self.last_delay = 0.0
 
@@ -281,6 +284,7 @@ class AriEventStream:
             return
         self.events_received += 1
         event = parse_event(data)
+        self.events_by_type[str(data.get("type")) if isinstance(data, dict) else "?"] += 1
         if isinstance(event, ApplicationReplaced):
             self._replaced = True
             log.error(
