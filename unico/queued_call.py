@@ -179,9 +179,14 @@ class QueuedCall:
             self.call.contact_id, queue=self.queue, tier=spec.tier, queued_at=self.queued_wall
         )
         await self._hold()
+        # in line and recoverable in one round trip; the snapshot carries the step that says so
+        path = self.call.session.path
         self._note("queue", f"entered {self.queue} (tier {spec.tier}, priority {self.priority})")
-        # in line and recoverable in one round trip
-        await self.acd.live.add_call(waiting, snapshot=self.call.snapshot_json())
+        try:
+            await self.acd.live.add_call(waiting, snapshot=self.call.snapshot_json())
+        except BaseException:
+            path.pop()  # not in the line after all: the caller's path must not say so
+            raise
         log.info("call %s: waiting in %s, priority %s", self.call_id, self.queue, self.priority)
         self._arm_waiting_timers()
         # route first: a caller an idle operator takes at once hears no "you are number 1"

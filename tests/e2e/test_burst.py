@@ -124,7 +124,12 @@ async def test_given_ten_times_the_nominal_rate_for_a_minute_then_admission_cont
     finally:
         watcher.cancel()
     took = time.monotonic() - started
-    after = await until_health(burst_controller, lambda h: h["calls"] == 0, "every burst call over", timeout=60)
+    after = await until_health(
+        burst_controller,
+        lambda h: h["calls"] == 0 and h["record_writes"]["pending"] == 0,
+        "every burst call over and its record written",
+        timeout=60,
+    )
     total = RATE * SECONDS
 
     # every caller was answered (by the IVR, the overload node or the queue) and hung up cleanly

@@ -89,8 +89,12 @@ async def test_given_a_caller_waiting_in_tq_basic_when_the_supervisor_moves_them
         assert moved.call_id == call.call_id and moved.enqueued_at == call.enqueued_at, "keeps their place in time"
         assert await live.waiting("tq_basic") == []
         await page.wait_for_selector(f'{row}[data-queue="tq_enterprise"]')
-        contact = await records.store.get(call.call_id)
-        assert contact is not None and contact.queue == "tq_enterprise"
+
+        async def recorded() -> bool:  # the record's write lands a moment later (linger)
+            contact = await records.store.get(call.call_id)
+            return contact is not None and contact.queue == "tq_enterprise"
+
+        await wait_for(recorded, what="the record's queue moved to tq_enterprise")
         await browser.screenshot(page, "supervisor-moved")
 
     result = await running

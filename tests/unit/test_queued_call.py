@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from acd.agents import AgentState, Login, NotReadyReason, Pause, Registered
 from contacts import ContactRecord, ContactStore
@@ -194,6 +195,28 @@ async def test_given_caller_queued_then_holds_with_music_and_hears_position_and_
     # the announcement ends: the music comes back
     await queued.playback_finished(queued.announcement or "")
     assert rig.rest.names()[-1] == "start_moh"
+
+
+async def test_given_caller_queued_then_line_and_snapshot_written_together_and_the_path_says_so(rig: Rig) -> None:
+    queued = await rig.queued("c1")
+    saved = await rig.acd.live.sessions()
+    snapshot = CallSnapshot.from_json(saved["c1"])
+    assert snapshot.queue.queue == queued.queue and snapshot.owner == "ctl"
+    assert any("entered tq_basic" in str(step) for step in snapshot.session["path"]), snapshot.session["path"]
+
+
+async def test_given_redis_refusing_the_line_when_a_caller_joins_then_the_path_does_not_say_they_did(
+    rig: Rig,
+) -> None:
+    async def refused(*args: object, **kwargs: object) -> None:
+        raise RedisConnectionError("Redis is down")
+
+    rig.acd.live.add_call = refused  # type: ignore[method-assign]
+    with pytest.raises(RedisConnectionError):
+        await rig.queued("c1")
+    call = rig.calls["c1"]
+    assert not any((step.note or "").startswith("entered ") for step in call.session.path), call.session.path
+    assert "c1" not in await rig.acd.live.sessions()
 
 
 async def test_given_vip_arrives_later_when_announcing_again_then_position_never_goes_up(rig: Rig) -> None:
